@@ -1,0 +1,69 @@
+"""License keys: generated from a CSPRNG, stored only as an HMAC plus an encrypted copy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# Crockford's base32 alphabet: no I, L, O or U, so a key read aloud or retyped survives.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+GROUPS = 6
+GROUP_LENGTH = 5  # 30 symbols of 5 bits: 150 bits of randomness
+
+
+def key_generate() -> str:
+    """Return a new key such as ``3F7KQ-9XH2M-…`` (150 random bits, six groups of five)."""
+    symbols = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
+    return "-".join(symbols[i : i + GROUP_LENGTH] for i in range(0, len(symbols), GROUP_LENGTH))
+
+
+def key_normalise(key: str) -> str:
+    """Return `key` as typed by a human in canonical form: upper case, grouped, no spaces."""
+    compact = "".join(ch for ch in key.upper() if ch.isalnum())
+    compact = compact.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return "-".join(compact[i : i + GROUP_LENGTH] for i in range(0, len(compact), GROUP_LENGTH))
+
+
+def key_hash(key: str) -> str:
+    """Return the lookup hash of `key` (HMAC-SHA256 with the server's secret, hex)."""
+    secret = settings.LICENSE_KEY_HMAC_SECRET
+    if not secret:
+        raise ImproperlyConfigured("LICENSE_KEY_HMAC_SECRET is not set")
+    return hmac.new(secret.encode(), key_normalise(key).encode(), hashlib.sha256).hexdigest()
+
+
+def key_hash_matches(key: str, expected_hash: str) -> bool:
+    """Compare a presented key with a stored hash in constant time."""
+    return hmac.compare_digest(key_hash(key), expected_hash)
+
+
+def _fernet() -> Fernet:
+    raw = settings.LICENSE_KEY_ENCRYPTION_KEY
+    if not raw:
+        raise ImproperlyConfigured("LICENSE_KEY_ENCRYPTION_KEY is not set")
+    try:
+        secret = base64.urlsafe_b64decode(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured("LICENSE_KEY_ENCRYPTION_KEY is not base64") from exc
+    if len(secret) != 32:
+        raise ImproperlyConfigured("LICENSE_KEY_ENCRYPTION_KEY must decode to 32 bytes")
+    return Fernet(base64.urlsafe_b64encode(secret))
+
+
+def key_encrypt(key: str) -> str:
+    """Return `key` encrypted for storage, so its owner can be shown it again."""
+    return _fernet().encrypt(key.encode()).decode()
+
+
+def key_decrypt(token: str) -> str:
+    """Return the key stored in `token`."""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured("license key cannot be decrypted with this key") from exc

@@ -1,0 +1,89 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+
+
+class Product(TimeStampedModel):
+    """A plugin sold in the store and served by the update API.
+
+    It lives here, below both `store` and `updates`, so that either can point at it
+    without importing the other.
+    """
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True, help_text="The plugin's folder name.")
+    description = models.TextField(blank=True)
+    homepage = models.URLField(blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    author_homepage = models.URLField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class License(TimeStampedModel):
+    """A license key for one product, with an activation limit and an expiry.
+
+    The key itself is never stored: `key_hash` (HMAC-SHA256 with a server secret) finds
+    it, `key_encrypted` lets the customer see it again. See apps/licenses/keys.py.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+        REVOKED = "revoked", "Revoked"
+
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_encrypted = models.TextField(editable=False)
+    key_hint = models.CharField(max_length=8, editable=False, help_text="Last characters of the key.")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="licenses")
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    email = models.EmailField(db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    activation_limit = models.PositiveIntegerField(default=1, help_text="0 means unlimited sites.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means lifetime.")
+    # The price tier and order line it came from; plain ids because licenses sits below
+    # the store and must not depend on it.
+    price_id = models.PositiveBigIntegerField(null=True, blank=True)
+    order_line_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.product} …{self.key_hint}"
+
+
+class Activation(models.Model):
+    """A site a license was activated on. Deactivating marks the row; nothing is deleted."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="activations")
+    site = models.CharField(max_length=255, help_text="Normalised site URL (host and path).")
+    site_url = models.CharField(max_length=500, help_text="The URL as the site sent it.")
+    environment = models.CharField(max_length=20, default="production")
+    is_staging = models.BooleanField(default=False, help_text="Staging sites use no activation.")
+    is_active = models.BooleanField(default=True)
+    activated_at = models.DateTimeField(auto_now_add=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["license", "site"], name="activation_license_site")
+        ]
+        indexes = [models.Index(fields=["license", "is_active"], name="activation_active")]
+
+    def __str__(self) -> str:
+        return self.site

@@ -1,0 +1,215 @@
+"""Create a realistic demo store: two plugins with tiers and releases, a customer, an admin.
+
+It lives in the top layer (notifications) because only that layer may use the services of
+both `store` and `updates`. Running it again updates the same rows and keeps the demo
+license; the admin and customer get fresh passwords, printed each time.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.licenses import selectors as license_selectors
+from apps.licenses import services as license_services
+from apps.store import selectors as store_selectors
+from apps.store import services as store_services
+from apps.updates import selectors as update_selectors
+from apps.updates import services as update_services
+from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+
+DEMO_ORDER_NUMBER = "D-DEMO0001"
+TIERS = [
+    # name, sites (0 = unlimited), term, price factor over the personal price
+    ("Personal", 1, "year", 1),
+    ("Business", 5, "year", 2),
+    ("Agency", 0, "lifetime", 6),
+]
+PLUGINS = [
+    {
+        "slug": "formwell",
+        "name": "Formwell",
+        "price": 4900,
+        "version": "2.4.1",
+        "description": (
+            "Drag-and-drop forms for WordPress: conditional logic, multi-step forms, file "
+            "uploads, payments and spam protection without CAPTCHAs."
+        ),
+        "changelog": "= 2.4.1 =\n* Fix: file uploads larger than 8 MB on PHP 8.3.\n"
+        "* Improved: conditional logic editor loads twice as fast.\n\n"
+        "= 2.4.0 =\n* New: multi-step forms with a progress bar.",
+    },
+    {
+        "slug": "searchlight-seo",
+        "name": "Searchlight SEO",
+        "price": 5900,
+        "version": "1.9.0",
+        "description": (
+            "Schema markup, XML sitemaps, a redirect manager and broken-link alerts, "
+            "tuned for sites with tens of thousands of posts."
+        ),
+        "changelog": "= 1.9.0 =\n* New: FAQ and HowTo schema blocks.\n"
+        "* Fix: sitemap index with more than 50,000 URLs.",
+    },
+]
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(9)
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo catalogue, a demo customer with a license, and an admin."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="where the store is served"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            summary = self._seed(base_url=options["base_url"].rstrip("/"))
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+        else:
+            self._print(summary)
+
+    def _seed(self, *, base_url: str) -> dict[str, Any]:
+        User = get_user_model()
+        products = []
+        for plugin in PLUGINS:
+            product = license_services.product_upsert(
+                slug=plugin["slug"],
+                name=plugin["name"],
+                description=plugin["description"],
+                author="Depot Demo",
+                author_homepage=base_url + "/",
+                homepage=f"{base_url}/#product-{plugin['slug']}",
+            )
+            tiers = [
+                store_services.tier_upsert(
+                    product=product,
+                    name=name,
+                    sites_allowed=sites,
+                    term=term,
+                    amount=plugin["price"] * factor,
+                    position=position,
+                )
+                for position, (name, sites, term, factor) in enumerate(TIERS)
+            ]
+            latest = update_selectors.release_latest(product=product)
+            if latest is None or latest.version != plugin["version"]:
+                spec = PluginSpec(
+                    slug=plugin["slug"],
+                    name=plugin["name"],
+                    version=plugin["version"],
+                    description=plugin["description"],
+                    changelog=plugin["changelog"],
+                    update_uri=f"{base_url}/updates/",
+                )
+                latest = update_services.release_publish(
+                    product=product,
+                    version=spec.version,
+                    zip_content=plugin_zip_build(spec),
+                    requires_wp=spec.requires_wp,
+                    requires_php=spec.requires_php,
+                    tested_up_to=spec.tested_up_to,
+                    changelog=spec.changelog,
+                )
+            products.append((product, tiers, latest))
+
+        admin_password = _password()
+        admin, _ = User.objects.get_or_create(
+            username="admin", defaults={"email": "admin@example.com"}
+        )
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(admin_password)
+        admin.save()
+
+        customer_password = _password()
+        customer, _ = User.objects.get_or_create(
+            username="customer@example.com",
+            defaults={"email": "customer@example.com", "first_name": "Dana", "last_name": "Demo"},
+        )
+        customer.set_password(customer_password)
+        customer.save()
+
+        product, tiers, _ = products[0]
+        business = tiers[1]
+        order = store_selectors.order_by_number(number=DEMO_ORDER_NUMBER)
+        if order is None:
+            order = store_services.order_create(
+                email=customer.email,
+                name="Dana Demo",
+                country="NL",
+                customer=customer,
+                lines=[store_services.LineRequest(tier=business)],
+                number=DEMO_ORDER_NUMBER,
+            )
+            order = store_services.order_mark_paid(
+                order_id=order.pk, gateway="test", reference="demo"
+            )
+        line = order.lines.get()
+        license = license_selectors.license_for_order_line(order_line_id=line.pk)
+        if license is None:
+            license, key = license_services.license_create(
+                product=product,
+                email=customer.email,
+                customer=customer,
+                activation_limit=business.sites_allowed,
+                expires_at=timezone.now() + timedelta(days=365),
+                price_id=business.pk,
+                order_line_id=line.pk,
+            )
+        else:
+            key = license_selectors.license_key_reveal(license=license)
+
+        return {
+            "products": [p.slug for p, _, _ in products],
+            "releases": {p.slug: r.version for p, _, r in products},
+            "license": {
+                "key": key,
+                "product": product.slug,
+                "sites": business.sites_allowed,
+                "expires_at": license.expires_at.isoformat() if license.expires_at else None,
+            },
+            "admin": {"username": admin.username, "password": admin_password},
+            "customer": {"email": customer.email, "password": customer_password},
+            "order": order.number,
+            "urls": {
+                "store": f"{base_url}/",
+                "admin": f"{base_url}/admin/",
+                "healthz": f"{base_url}/healthz",
+                "readyz": f"{base_url}/readyz",
+                "updates": f"{base_url}/updates/",
+            },
+        }
+
+    def _print(self, s: dict[str, Any]) -> None:
+        urls = s["urls"]
+        lines = [
+            "",
+            "Depot demo data is ready.",
+            f"  Store:     {urls['store']}",
+            f"  Admin:     {urls['admin']}  (user {s['admin']['username']}, "
+            f"password {s['admin']['password']})",
+            f"  Customer:  {s['customer']['email']} / {s['customer']['password']}",
+            f"  License:   {s['license']['key']}  ({s['license']['product']}, "
+            f"{s['license']['sites']} sites)",
+            f"  Plugins:   {', '.join(f'{k} {v}' for k, v in s['releases'].items())}",
+            "",
+            "  Try:",
+            f"    curl -s {urls['healthz']}",
+            f"    curl -s {urls['readyz']}",
+            f"    curl -s {urls['updates']}",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

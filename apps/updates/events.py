@@ -1,0 +1,8 @@
+from dataclasses import dataclass
+
+from apps.core.events import Event
+
+
+@dataclass(frozen=True)
+class ReleasePublished(Event):
+    release_id: int

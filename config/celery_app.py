@@ -1,0 +1,11 @@
+"""The Celery application shared by the worker, beat and the processes that enqueue."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("depot")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,206 @@
+"""Settings shared by every role. Host-specific values come from the environment."""
+
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "apps.core",
+    "apps.licenses",
+    "apps.updates",
+    "apps.store",
+    "apps.notifications",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_url(url: str, *, instrumented: bool = True) -> dict[str, Any]:
+    """Build a DATABASES entry from a URL; MySQL/MariaDB gets utf8mb4, strict mode, pooling."""
+    config: dict[str, Any] = env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.mysql":
+        if instrumented:
+            config["ENGINE"] = "django_prometheus.db.backends.mysql"
+        config["OPTIONS"] = {
+            "charset": "utf8mb4",
+            # Strict mode turns silent truncation into an error; READ COMMITTED keeps
+            # select_for_update() from taking gap locks that serialise unrelated rows.
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'",
+            "isolation_level": "read committed",
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=3),
+        }
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+    elif config["ENGINE"] == "django.db.backends.sqlite3" and instrumented:
+        config["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+    return config
+
+
+DATABASES = {
+    "default": database_from_url(
+        env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    ),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def redis_cache(url: str) -> dict[str, Any]:
+    """Build a django-redis cache entry that fails fast when Redis is unreachable."""
+    return {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "depot",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+            "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
+        },
+    }
+
+
+CACHES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+
+
+def s3_storage(
+    *, bucket: str, endpoint_url: str | None, region: str | None, location: str = ""
+) -> dict[str, Any]:
+    """Build a django-storages S3 entry for any S3-compatible endpoint."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": location,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+            "querystring_expire": 60,
+            "signature_version": "s3v4",
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
+            # Fail within seconds instead of boto's default minute-long waits, so a
+            # storage outage shows up in /readyz rather than as hung workers.
+            "client_config": Config(
+                connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}
+            ),
+        },
+    }
+
+
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "/media/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_URL = "/static/"
+
+STORAGES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Depot <store@localhost>")
+
+# Celery: tasks are enqueued after commit and acknowledged only once they finish, so a
+# worker killed mid-task hands its message back to the broker instead of losing it.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default="depot")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+
+# Keys and secrets of the licensing subsystem (see apps/licenses/keys.py).
+LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET", default="")
+LICENSE_KEY_ENCRYPTION_KEY = env("LICENSE_KEY_ENCRYPTION_KEY", default="")
+
+DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
+DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep_task", "schedule": 60.0},
+}

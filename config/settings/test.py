@@ -1,0 +1,62 @@
+"""Test settings: the real services when this host has them, else the embedded default.
+
+`config.services.choose_backend()` decides; the root conftest prints which was used. The
+S3 endpoint (moto in server mode) and the Celery worker are started by session fixtures,
+which hand their addresses to worker processes through DEPOT_TEST_* variables read here.
+"""
+
+import os
+
+from config.services import choose_backend
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, database_from_url, env, redis_cache, s3_storage
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LICENSE_KEY_HMAC_SECRET = "test-license-hmac-secret"
+LICENSE_KEY_ENCRYPTION_KEY = "dGVzdC1vbmx5LWxpY2Vuc2UtZW5jcnlwdGlvbi1rZXk="
+
+DEPOT_TEST_BACKEND, DEPOT_TEST_BACKEND_PROBLEMS = choose_backend()
+_run_tag = env("DEPOT_TEST_RUN", default=str(os.getpid()))
+os.environ.setdefault("DEPOT_TEST_RUN", _run_tag)
+
+# Tasks run in-process unless a test starts the real worker (the `celery_worker` fixture).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default=f"depot-test-{_run_tag}")
+
+MEDIA_ROOT = BASE_DIR / ".test-media" / _run_tag
+
+if DEPOT_TEST_BACKEND == "real":
+    _host = env("DEPOT_SERVICES_HOST", default="127.0.0.1")
+    DATABASES = {
+        "default": database_from_url(
+            env("DEPOT_TEST_DATABASE_URL", default=f"mysql://root:@{_host}:3306/depot")
+        )
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A worker process joins the database pytest-django created (test_depot).
+    if env("DEPOT_TEST_DB_NAME", default=""):
+        DATABASES["default"]["NAME"] = env("DEPOT_TEST_DB_NAME")
+    # A Redis database number of its own, flushed at the start of each run.
+    CACHES = {"default": redis_cache(env("DEPOT_TEST_REDIS_URL", default=f"redis://{_host}:6379/13"))}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    CELERY_BROKER_URL = env(
+        "DEPOT_TEST_BROKER_URL", default=f"amqp://guest:guest@{_host}:5672//"
+    )
+    if env("DEPOT_TEST_S3_ENDPOINT", default=""):
+        STORAGES = {
+            "default": s3_storage(
+                bucket=env("DEPOT_TEST_S3_BUCKET"),
+                endpoint_url=env("DEPOT_TEST_S3_ENDPOINT"),
+                region="us-east-1",
+            ),
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+else:
+    DATABASES = {"default": database_from_url(f"sqlite:///{BASE_DIR / '.test-db.sqlite3'}")}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"

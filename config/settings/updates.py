@@ -1,0 +1,19 @@
+"""The updates role: production narrowed to /updates/, health and metrics."""
+
+from .production import *  # noqa: F403
+from .production import INSTALLED_APPS, MIDDLEWARE, TEMPLATES
+from .roles import UPDATES_URLCONF, updates_apps, updates_middleware
+
+ROOT_URLCONF = UPDATES_URLCONF
+INSTALLED_APPS = updates_apps(INSTALLED_APPS)
+MIDDLEWARE = updates_middleware(MIDDLEWARE)
+TEMPLATES = [
+    {
+        **TEMPLATES[0],
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# The updates host neither sends nor runs tasks, so a broker outage must not take it out
+# of the load balancer.
+DEPOT_READYZ_CHECKS = ["database", "cache", "storage"]

@@ -1,0 +1,16 @@
+"""URLs of the web process: storefront, admin, the update API, health and metrics."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("updates/", include("apps.updates.urls")),
+    path("", include("apps.core.urls")),
+    path("", include("apps.store.urls")),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,194 @@
+"""Fixtures that put the suite on the real services when this host has them.
+
+config.settings.test picks the backend (real or embedded). On the real one, a session
+fixture starts moto in server mode as the S3 endpoint and points django-storages at it, the
+Redis test database is flushed, and `celery_worker` starts a real worker process on RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test.utils import override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = settings.DEPOT_TEST_BACKEND == "real"
+
+
+def _backend_line() -> str:
+    if not REAL:
+        problems = "; ".join(settings.DEPOT_TEST_BACKEND_PROBLEMS) or "DEPOT_TEST_SERVICES=embedded"
+        return (
+            f"depot: real services unreachable ({problems}): running on the embedded default "
+            "(SQLite, local-memory cache, local files, in-process tasks)"
+        )
+    import MySQLdb
+
+    db = settings.DATABASES["default"]
+    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"],
+                           passwd=db["PASSWORD"])
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT VERSION()")
+        version = cur.fetchone()[0]
+    finally:
+        conn.close()
+    return (
+        f"depot: real services: MariaDB {version} at {db['HOST']}:{db['PORT']}, "
+        f"Redis {settings.CACHES['default']['LOCATION']}, RabbitMQ {settings.CELERY_BROKER_URL}, "
+        "S3 from moto server mode (started below)"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [_backend_line()]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if REAL:
+        return
+    skip = pytest.mark.skip(reason="needs the real services (embedded default in use)")
+    for item in items:
+        if "real_services" in item.keywords:
+            item.add_marker(skip)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on {port} within 30 s")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Start moto in server mode and create this run's bucket; yield endpoint and bucket."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, process, "moto server")
+        endpoint = f"http://127.0.0.1:{port}"
+        bucket = f"depot-test-{uuid.uuid4().hex[:8]}"
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "depot-test",
+                "AWS_SECRET_ACCESS_KEY": "depot-test-secret",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "DEPOT_TEST_S3_ENDPOINT": endpoint,
+                "DEPOT_TEST_S3_BUCKET": bucket,
+            }
+        )
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+            Bucket=bucket
+        )
+        print(f"\ndepot: S3 endpoint {endpoint} (moto server mode), bucket {bucket}")
+        yield {"endpoint": endpoint, "bucket": bucket}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_backends(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On the real backend: S3 storage on moto for the whole run and a clean Redis database."""
+    if not REAL:
+        yield
+        return
+    s3 = request.getfixturevalue("s3_endpoint")
+    from django.core.cache import cache
+
+    cache.clear()  # this run's Redis database number, see config.settings.test
+    from config.settings.base import s3_storage
+
+    storages = {
+        **settings.STORAGES,
+        "default": s3_storage(bucket=s3["bucket"], endpoint_url=s3["endpoint"], region="us-east-1"),
+    }
+    with override_settings(STORAGES=storages):
+        yield
+
+
+@pytest.fixture
+def celery_worker(
+    transactional_db: None, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a real Celery worker process on RabbitMQ against the test database.
+
+    Tasks enqueued while this fixture is active go to the broker (not run in-process); the
+    worker sees rows the test has committed (hence `transactional_db`).
+    """
+    if not REAL:
+        pytest.skip("needs RabbitMQ and MariaDB")
+    from django.db import connection
+
+    from config.celery_app import app
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    logfile = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DEPOT_TEST_SERVICES": "real",
+        "DEPOT_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "CELERY_DEFAULT_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+            "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-l", "info", "--logfile", str(logfile), "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not (logfile.exists() and " ready." in logfile.read_text()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log = logfile.read_text() if logfile.exists() else ""
+            raise RuntimeError(f"celery worker did not start:\n{log}")
+        time.sleep(0.2)
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield process
+    finally:
+        app.conf.task_always_eager = eager
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+
