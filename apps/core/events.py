@@ -15,7 +15,6 @@ import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from django.db import transaction
@@ -102,7 +101,16 @@ def deliver(event: Event) -> None:
 def publish(event: Event, *, using: str | None = None) -> None:
     """Run the subscribers of `event` once the current transaction commits (at once outside one)."""
     for func in subscribers_of(type(event)):
-        transaction.on_commit(partial(func, event), using=using, robust=True)
+        transaction.on_commit(_bound(func, event), using=using, robust=True)
+
+
+def _bound(func: Subscriber, event: Event) -> Callable[[], None]:
+    def run() -> None:
+        func(event)
+
+    # Django names the callback when it logs a robust on_commit failure.
+    run.__qualname__ = getattr(func, "__qualname__", repr(func))
+    return run
 
 
 def publish_durable(event: Event, *, using: str | None = None) -> None:

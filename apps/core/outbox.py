@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
 from django.db.models import F
@@ -19,7 +18,7 @@ logger = logging.getLogger(__name__)
 def outbox_record(*, event: Event, using: str | None = None) -> OutboxEvent:
     """Store `event` in the outbox and hand it to Celery once the transaction commits."""
     row = OutboxEvent.objects.using(using).create(name=event.event_name(), payload=event.payload())
-    transaction.on_commit(partial(outbox_enqueue, outbox_id=row.pk), using=using, robust=True)
+    transaction.on_commit(lambda: outbox_enqueue(outbox_id=row.pk), using=using, robust=True)
     return row
 
 
