@@ -21,12 +21,15 @@ from django.conf import settings
 from django.test.utils import override_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = settings.DEPOT_TEST_BACKEND == "real"
+REAL = getattr(settings, "DEPOT_TEST_BACKEND", "") == "real"
 
 
 def _backend_line() -> str:
     if not REAL:
-        problems = "; ".join(settings.DEPOT_TEST_BACKEND_PROBLEMS) or "DEPOT_TEST_SERVICES=embedded"
+        problems = (
+            "; ".join(getattr(settings, "DEPOT_TEST_BACKEND_PROBLEMS", []))
+            or "DEPOT_TEST_SERVICES=embedded"
+        )
         return (
             f"depot: real services unreachable ({problems}): running on the embedded default "
             "(SQLite, local-memory cache, local files, in-process tasks)"
@@ -34,8 +37,9 @@ def _backend_line() -> str:
     import MySQLdb
 
     db = settings.DATABASES["default"]
-    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"],
-                           passwd=db["PASSWORD"])
+    conn = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"]
+    )
     try:
         cur = conn.cursor()
         cur.execute("SELECT VERSION()")
@@ -138,9 +142,7 @@ def real_backends(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def celery_worker(
-    transactional_db: None, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run a real Celery worker process on RabbitMQ against the test database.
 
     Tasks enqueued while this fixture is active go to the broker (not run in-process); the
@@ -164,9 +166,25 @@ def celery_worker(
     }
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
-            "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-l", "info", "--logfile", str(logfile), "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+            "--logfile",
+            str(logfile),
+            "-n",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
         ],
         cwd=ROOT,
         env=env,
@@ -190,5 +208,4 @@ def celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
-
+            conn.default_channel.queue_delete(queue)  # type: ignore[attr-defined]

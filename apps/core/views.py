@@ -18,7 +18,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Report each backing service by name; 503 when any of them is down."""
     results = run_checks()
     ok = all(r.ok for r in results)
-    body = {"status": "ok" if ok else "unavailable", "checks": {r.name: r.as_dict() for r in results}}
+    body: dict[str, object] = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {r.name: r.as_dict() for r in results},
+    }
     if not ok:
         body["down"] = [r.name for r in results if not r.ok]
     return JsonResponse(body, status=200 if ok else 503)

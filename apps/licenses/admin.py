@@ -14,7 +14,7 @@ class ProductAdmin(admin.ModelAdmin):
 class ActivationInline(admin.TabularInline):
     model = Activation
     extra = 0
-    fields = ["site", "environment", "is_staging", "is_active", "activated_at", "deactivated_at"]
+    fields = ("site", "environment", "is_staging", "is_active", "activated_at", "deactivated_at")
     readonly_fields = fields
     can_delete = False
 

@@ -26,7 +26,7 @@ def key_generate() -> str:
 def key_normalise(key: str) -> str:
     """Return `key` as typed by a human in canonical form: upper case, grouped, no spaces."""
     compact = "".join(ch for ch in key.upper() if ch.isalnum())
-    compact = compact.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    compact = compact.translate(str.maketrans("OIL", "011"))
     return "-".join(compact[i : i + GROUP_LENGTH] for i in range(0, len(compact), GROUP_LENGTH))
 
 

@@ -40,7 +40,9 @@ class License(TimeStampedModel):
 
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_encrypted = models.TextField(editable=False)
-    key_hint = models.CharField(max_length=8, editable=False, help_text="Last characters of the key.")
+    key_hint = models.CharField(
+        max_length=8, editable=False, help_text="Last characters of the key."
+    )
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="licenses")
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.licenses.keys import key_encrypt, key_generate, key_hash
@@ -18,7 +18,7 @@ def license_create(
     email: str,
     activation_limit: int,
     expires_at: datetime | None,
-    customer: AbstractBaseUser | None = None,
+    customer: User | None = None,
     price_id: int | None = None,
     order_line_id: int | None = None,
 ) -> tuple[License, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,7 +52,7 @@ def order_create(
     lines: list[LineRequest],
     name: str = "",
     country: str = "",
-    customer: AbstractBaseUser | None = None,
+    customer: User | None = None,
     number: str | None = None,
 ) -> Order:
     """Create a pending order for `lines`, with totals in minor units."""

@@ -1,4 +1,4 @@
-"""Build a WordPress plugin zip in memory: a main file with a real plugin header and a readme.txt."""
+"""Build a WordPress plugin zip in memory: a main file with a plugin header and a readme.txt."""
 
 from __future__ import annotations
 
@@ -43,8 +43,17 @@ def plugin_zip_build(spec: PluginSpec) -> bytes:
     lines = [f" * {k + ':':<19}{v}" for k, v in fields.items() if v or k not in optional]
     constant = spec.slug.upper().replace("-", "_") + "_VERSION"
     header = "\n".join(
-        ["<?php", "/**", *lines, " */", "", "defined( 'ABSPATH' ) || exit;", ""]
-        + [f"define( '{constant}', '{spec.version}' );", ""]
+        [
+            "<?php",
+            "/**",
+            *lines,
+            " */",
+            "",
+            "defined( 'ABSPATH' ) || exit;",
+            "",
+            f"define( '{constant}', '{spec.version}' );",
+            "",
+        ]
     )
     readme = f"""=== {spec.name} ===
 Contributors: depot

@@ -1,4 +1,4 @@
-"""Writes of the updates app. Reading a release's metadata from its zip comes with the update API."""
+"""Writes of the updates app; reading metadata from a release's zip comes with the update API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Production: MySQL/MariaDB, Redis, S3, Celery on RabbitMQ; every host value from the environment."""
+"""Production: MariaDB, Redis, S3, Celery on RabbitMQ; every host value from the environment."""
 
 from .base import *  # noqa: F403
 from .base import database_from_url, env, redis_cache, s3_storage

@@ -42,11 +42,11 @@ if DEPOT_TEST_BACKEND == "real":
     if env("DEPOT_TEST_DB_NAME", default=""):
         DATABASES["default"]["NAME"] = env("DEPOT_TEST_DB_NAME")
     # A Redis database number of its own, flushed at the start of each run.
-    CACHES = {"default": redis_cache(env("DEPOT_TEST_REDIS_URL", default=f"redis://{_host}:6379/13"))}
+    CACHES = {
+        "default": redis_cache(env("DEPOT_TEST_REDIS_URL", default=f"redis://{_host}:6379/13"))
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-    CELERY_BROKER_URL = env(
-        "DEPOT_TEST_BROKER_URL", default=f"amqp://guest:guest@{_host}:5672//"
-    )
+    CELERY_BROKER_URL = env("DEPOT_TEST_BROKER_URL", default=f"amqp://guest:guest@{_host}:5672//")
     if env("DEPOT_TEST_S3_ENDPOINT", default=""):
         STORAGES = {
             "default": s3_storage(

@@ -5,9 +5,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import *  # noqa: E402,F403
+from common import *  # noqa: F403
 
-raw_env = [f"DJANGO_SETTINGS_MODULE={os.environ.get('DJANGO_SETTINGS_MODULE', 'config.settings.updates')}"]
+raw_env = [
+    "DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.updates")
+]
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8001")
 # An update check answers in milliseconds; anything slower is stuck and is cut short.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "15"))

@@ -78,7 +78,9 @@ def test_subscriber_decorator_registers_a_function_once(transactional_db, receiv
     assert received == [3, -3]
 
 
-def test_durable_event_is_written_with_the_change_and_delivered_after_commit(transactional_db, received):
+def test_durable_event_is_written_with_the_change_and_delivered_after_commit(
+    transactional_db, received
+):
     with transaction.atomic():
         publish_durable(WidgetShipped(widget_id=11))
         row = OutboxEvent.objects.get()

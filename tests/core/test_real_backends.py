@@ -1,4 +1,4 @@
-"""Prove that each real part is really used: MariaDB, Redis, the S3 endpoint, RabbitMQ + a worker."""
+"""Prove each real part is really used: MariaDB, Redis, the S3 endpoint, RabbitMQ and a worker."""
 
 import threading
 import uuid
@@ -86,9 +86,7 @@ def test_a_stored_file_is_read_back_through_boto3_from_the_s3_endpoint(s3_endpoi
 
 def test_a_task_enqueued_on_rabbitmq_is_run_by_the_worker_process(celery_worker):
     # Given an event written to the outbox (committed, so the worker can see it)
-    row = OutboxEvent.objects.create(
-        name=ReleasePublished.event_name(), payload={"release_id": 1}
-    )
+    row = OutboxEvent.objects.create(name=ReleasePublished.event_name(), payload={"release_id": 1})
 
     # When its delivery task goes to the broker
     result = outbox_dispatch.delay(outbox_id=row.pk)

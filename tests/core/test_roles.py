@@ -110,7 +110,8 @@ import json, django
 django.setup()
 from django.test import Client
 request = Client().get("/healthz", secure=True, HTTP_HOST="shop.example.com").wsgi_request
-print(json.dumps({"has_session": hasattr(request, "session"), "has_user": hasattr(request, "user")}))
+print(json.dumps({"has_session": hasattr(request, "session"),
+                  "has_user": hasattr(request, "user")}))
 """
     result = _run("config.settings.production", code)
     assert result.returncode == 0, result.stderr

@@ -77,12 +77,15 @@ def _product_with_tiers(slug: str, name: str, amounts: list[int]) -> Product:
 def test_catalogue_shows_each_active_product_with_its_tiers_in_order(client):
     # Given
     formwell = product_upsert(slug="formwell", name="Formwell")
-    tier_upsert(product=formwell, name="Agency", sites_allowed=0, term="lifetime", amount=29400,
-                position=2)
-    tier_upsert(product=formwell, name="Personal", sites_allowed=1, term="year", amount=4900,
-                position=0)
-    tier_upsert(product=formwell, name="Business", sites_allowed=5, term="year", amount=9800,
-                position=1)
+    tier_upsert(
+        product=formwell, name="Agency", sites_allowed=0, term="lifetime", amount=29400, position=2
+    )
+    tier_upsert(
+        product=formwell, name="Personal", sites_allowed=1, term="year", amount=4900, position=0
+    )
+    tier_upsert(
+        product=formwell, name="Business", sites_allowed=5, term="year", amount=9800, position=1
+    )
     searchlight = product_upsert(slug="searchlight-seo", name="Searchlight SEO")
     tier_upsert(product=searchlight, name="Personal", sites_allowed=1, term="year", amount=5900)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
@@ -32,7 +32,18 @@ TIERS = [
     ("Business", 5, "year", 2),
     ("Agency", 0, "lifetime", 6),
 ]
-PLUGINS = [
+
+
+class DemoPlugin(TypedDict):
+    slug: str
+    name: str
+    price: int
+    version: str
+    description: str
+    changelog: str
+
+
+PLUGINS: list[DemoPlugin] = [
     {
         "slug": "formwell",
         "name": "Formwell",
