@@ -11,3 +11,8 @@ def release_latest(*, product: Product, channel: str = Release.Channel.STABLE) -
         .order_by("-published_at", "-id")
         .first()
     )
+
+
+def release_by_version(*, product: Product, version: str) -> Release | None:
+    """Return the release of `product` with this version, or None."""
+    return Release.objects.filter(product=product, version=version).first()

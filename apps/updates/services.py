@@ -26,6 +26,9 @@ def release_publish(
     upgrade_notice: str = "",
 ) -> Release:
     """Store a release's zip on the storage backend and publish it to `channel`."""
+    if Release.objects.filter(product=product, version=version).exists():
+        # Checked before the upload so a refused release leaves no orphan zip behind.
+        raise ValueError(f"{product.slug} {version} already exists")
     release = Release(
         product=product,
         version=version,

@@ -175,3 +175,46 @@ def test_seed_demo_prints_where_to_go_and_how_to_check_health():
     assert printed is not None
     username, password = printed.groups()
     assert _admin_login(username, password) == 200
+
+
+def test_rerunning_after_a_newer_release_keeps_that_release_as_the_latest():
+    # Given the demo, then a vendor publishing a newer formwell
+    _seed()
+    from apps.licenses.selectors import product_by_slug
+    from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+    from apps.updates.selectors import release_latest
+    from apps.updates.services import release_publish
+
+    product = product_by_slug(slug="formwell")
+    assert product is not None
+    spec = PluginSpec(slug="formwell", name="Formwell", version="9.0.0", description="Newer")
+    release_publish(product=product, version="9.0.0", zip_content=plugin_zip_build(spec))
+
+    # When the demo is seeded again
+    summary = _seed()
+
+    # Then nothing is published twice and the newer release stays the latest
+    assert summary["releases"]["formwell"] != "9.0.0"
+    assert Release.objects.filter(product=product).count() == 2
+    latest = release_latest(product=product)
+    assert latest is not None and latest.version == "9.0.0"
+
+
+def test_publishing_an_existing_version_is_refused_before_anything_is_uploaded():
+    summary = _seed()
+    from apps.licenses.selectors import product_by_slug
+    from apps.updates.services import release_publish
+
+    product = product_by_slug(slug="formwell")
+    assert product is not None
+    from django.core.files.storage import default_storage
+
+    files_before = default_storage.listdir("releases/formwell")[1]
+
+    with pytest.raises(ValueError, match="already exists"):
+        release_publish(
+            product=product, version=summary["releases"]["formwell"], zip_content=b"PK-other"
+        )
+
+    assert Release.objects.filter(product=product).count() == 1
+    assert default_storage.listdir("releases/formwell")[1] == files_before

@@ -27,17 +27,17 @@ from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 
 DEMO_ORDER_NUMBER = "D-DEMO0001"
 TIERS = [
-    # name, sites (0 = unlimited), term, price factor over the personal price
-    ("Personal", 1, "year", 1),
-    ("Business", 5, "year", 2),
-    ("Agency", 0, "lifetime", 6),
+    # name, sites (0 = unlimited), term; prices per plugin below, in the same order
+    ("Personal", 1, "year"),
+    ("Business", 5, "year"),
+    ("Agency", 0, "lifetime"),
 ]
 
 
 class DemoPlugin(TypedDict):
     slug: str
     name: str
-    price: int
+    prices: tuple[int, int, int]
     version: str
     description: str
     changelog: str
@@ -47,7 +47,7 @@ PLUGINS: list[DemoPlugin] = [
     {
         "slug": "formwell",
         "name": "Formwell",
-        "price": 4900,
+        "prices": (4900, 9900, 29900),
         "version": "2.4.1",
         "description": (
             "Drag-and-drop forms for WordPress: conditional logic, multi-step forms, file "
@@ -60,7 +60,7 @@ PLUGINS: list[DemoPlugin] = [
     {
         "slug": "searchlight-seo",
         "name": "Searchlight SEO",
-        "price": 5900,
+        "prices": (5900, 11900, 34900),
         "version": "1.9.0",
         "description": (
             "Schema markup, XML sitemaps, a redirect manager and broken-link alerts, "
@@ -111,13 +111,17 @@ class Command(BaseCommand):
                     name=name,
                     sites_allowed=sites,
                     term=term,
-                    amount=plugin["price"] * factor,
+                    amount=amount,
                     position=position,
                 )
-                for position, (name, sites, term, factor) in enumerate(TIERS)
+                for position, ((name, sites, term), amount) in enumerate(
+                    zip(TIERS, plugin["prices"], strict=True)
+                )
             ]
-            latest = update_selectors.release_latest(product=product)
-            if latest is None or latest.version != plugin["version"]:
+            latest = update_selectors.release_by_version(
+                product=product, version=plugin["version"]
+            )
+            if latest is None:
                 spec = PluginSpec(
                     slug=plugin["slug"],
                     name=plugin["name"],
