@@ -8,6 +8,7 @@ Redis test database is flushed, and `celery_worker` starts a real worker process
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def _backend_line() -> str:
             "(SQLite, local-memory cache, local files, in-process tasks)"
         )
     import MySQLdb
+    import redis
+    from kombu import Connection
 
     db = settings.DATABASES["default"]
     conn = MySQLdb.connect(
@@ -43,13 +46,19 @@ def _backend_line() -> str:
     try:
         cur = conn.cursor()
         cur.execute("SELECT VERSION()")
-        version = cur.fetchone()[0]
+        mariadb = cur.fetchone()[0]
     finally:
         conn.close()
+    redis_url = settings.CACHES["default"]["LOCATION"]
+    redis_version = redis.Redis.from_url(redis_url).info("server")["redis_version"]
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as broker:
+        broker.ensure_connection(max_retries=1)
+        rabbit = broker.connection.server_properties.get("version", b"?")
+    rabbit = rabbit.decode() if isinstance(rabbit, bytes) else rabbit
     return (
-        f"depot: real services: MariaDB {version} at {db['HOST']}:{db['PORT']}, "
-        f"Redis {settings.CACHES['default']['LOCATION']}, RabbitMQ {settings.CELERY_BROKER_URL}, "
-        "S3 from moto server mode (started below)"
+        f"depot: real services: MariaDB {mariadb} at {db['HOST']}:{db['PORT']}; "
+        f"Redis {redis_version} at {redis_url}; RabbitMQ {rabbit} at "
+        f"{settings.CELERY_BROKER_URL.split('@')[-1]}; S3 from moto server mode (line below)"
     )
 
 
@@ -86,7 +95,9 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> No
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def s3_endpoint(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """Start moto in server mode and create this run's bucket; yield endpoint and bucket."""
     port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
@@ -114,7 +125,9 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
             Bucket=bucket
         )
-        print(f"\ndepot: S3 endpoint {endpoint} (moto server mode), bucket {bucket}")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(f"\ndepot: S3 endpoint {endpoint} (moto server mode), bucket {bucket}")
         yield {"endpoint": endpoint, "bucket": bucket}
     finally:
         process.terminate()
@@ -123,9 +136,10 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.fixture(scope="session", autouse=True)
 def real_backends(request: pytest.FixtureRequest) -> Iterator[None]:
-    """On the real backend: S3 storage on moto for the whole run and a clean Redis database."""
+    """Real backend: S3 on moto for the whole run, a clean Redis database. Embedded: tidy files."""
     if not REAL:
         yield
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)  # this run's files only
         return
     s3 = request.getfixturevalue("s3_endpoint")
     from django.core.cache import cache
