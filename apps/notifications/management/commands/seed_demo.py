@@ -118,9 +118,7 @@ class Command(BaseCommand):
                     zip(TIERS, plugin["prices"], strict=True)
                 )
             ]
-            latest = update_selectors.release_by_version(
-                product=product, version=plugin["version"]
-            )
+            latest = update_selectors.release_by_version(product=product, version=plugin["version"])
             if latest is None:
                 spec = PluginSpec(
                     slug=plugin["slug"],
