@@ -125,7 +125,8 @@ def s3_endpoint(
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
             Bucket=bucket
         )
-        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        assert capture is not None
         with capture.global_and_fixture_disabled():
             print(f"\ndepot: S3 endpoint {endpoint} (moto server mode), bucket {bucket}")
         yield {"endpoint": endpoint, "bucket": bucket}

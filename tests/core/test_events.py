@@ -43,7 +43,7 @@ def test_publish_in_a_rolled_back_transaction_runs_nothing(transactional_db, rec
     assert received == []
 
 
-def test_a_failing_subscriber_does_not_silence_the_others(transactional_db, received):
+def test_a_failing_subscriber_does_not_silence_the_others(transactional_db, received) -> None:
     @subscriber(WidgetShipped)
     def broken(event: WidgetShipped) -> None:
         raise ValueError("boom")
