@@ -16,3 +16,10 @@ class LicenseRevoked(Event):
 @dataclass(frozen=True)
 class LicenseExpiring(Event):
     license_id: int
+
+
+@dataclass(frozen=True)
+class LicenseChanged(Event):
+    """Any change that alters what a check answers (cached license state is dropped on it)."""
+
+    license_id: int

@@ -1,5 +1,8 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 
@@ -66,6 +69,9 @@ class License(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.product} …{self.key_hint}"
+
+    def is_expired(self, *, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
 class Activation(models.Model):

@@ -1,14 +1,23 @@
-"""Writes of the licensing app. Activation, renewal and revocation come with the update API."""
+"""Writes of the licensing app: issue, activate, deactivate, renew, change tier, revoke."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from apps.core.errors import DomainError, NotFound
+from apps.core.events import publish, publish_durable
+from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked
 from apps.licenses.keys import key_encrypt, key_generate, key_hash
-from apps.licenses.models import License, Product
+from apps.licenses.models import Activation, License, Product
+from apps.licenses.sites import site_is_staging, site_normalise
+
+
+class LicenseRefused(DomainError):
+    """An activation or check the license does not allow; `code` is EDD's status string."""
 
 
 @transaction.atomic
@@ -36,7 +45,172 @@ def license_create(
         price_id=price_id,
         order_line_id=order_line_id,
     )
+    publish_durable(LicenseIssued(license_id=license.pk))
     return license, key
+
+
+def license_issue(
+    *,
+    order_line_id: int,
+    product: Product,
+    email: str,
+    activation_limit: int,
+    term_days: int | None,
+    customer: User | None = None,
+    price_id: int | None = None,
+) -> License:
+    """Issue the license of an order line, once: a repeated call returns the same license."""
+    existing = License.objects.filter(order_line_id=order_line_id).first()
+    if existing is not None:
+        return existing
+    expires_at = timezone.now() + timedelta(days=term_days) if term_days else None
+    try:
+        license, _ = license_create(
+            product=product,
+            email=email,
+            activation_limit=activation_limit,
+            expires_at=expires_at,
+            customer=customer,
+            price_id=price_id,
+            order_line_id=order_line_id,
+        )
+    except IntegrityError:
+        # A concurrent delivery of the same task won the unique order_line_id.
+        return License.objects.get(order_line_id=order_line_id)
+    return license
+
+
+def _locked(license_id: int) -> License:
+    license = License.objects.select_for_update().filter(pk=license_id).first()
+    if license is None:
+        raise NotFound("This license does not exist.", code="missing")
+    return license
+
+
+def license_refusal(license: License, *, now: datetime | None = None) -> LicenseRefused | None:
+    """Return why `license` cannot be used now (revoked, disabled, expired), or None."""
+    if license.status == License.Status.REVOKED:
+        return LicenseRefused("This license was revoked.", code="disabled")
+    if license.status == License.Status.DISABLED:
+        return LicenseRefused("This license is disabled.", code="disabled")
+    if license.is_expired(now=now):
+        assert license.expires_at is not None
+        return LicenseRefused(
+            f"This license expired on {license.expires_at:%B %-d, %Y}. Renew it to get updates.",
+            code="expired",
+        )
+    return None
+
+
+@transaction.atomic
+def license_activate(
+    *, license_id: int, site_url: str, environment: str | None = None
+) -> Activation:
+    """Activate `license` on a site; the same site again is a no-op, staging sites are free.
+
+    The license row is locked (SELECT … FOR UPDATE) so concurrent activations of different
+    sites cannot both take the last free slot.
+    """
+    site = site_normalise(site_url)
+    license = _locked(license_id)
+    refusal = license_refusal(license)
+    if refusal is not None:
+        raise refusal
+    activation = Activation.objects.filter(license=license, site=site).first()
+    if activation is not None and activation.is_active:
+        return activation
+    staging = site_is_staging(site, environment=environment)
+    if not staging and license.activation_limit:
+        used = license.activations.filter(is_active=True, is_staging=False).count()
+        if used >= license.activation_limit:
+            raise LicenseRefused(
+                f"This license is already active on {used} of {license.activation_limit} sites. "
+                "Deactivate one of them in your account, or upgrade the license.",
+                code="no_activations_left",
+            )
+    now = timezone.now()
+    if activation is None:
+        activation = Activation.objects.create(
+            license=license,
+            site=site,
+            site_url=site_url.strip()[:500],
+            environment=(environment or "production")[:20],
+            is_staging=staging,
+            last_checked_at=now,
+        )
+    else:
+        activation.is_active = True
+        activation.is_staging = staging
+        activation.environment = (environment or "production")[:20]
+        activation.activated_at = now
+        activation.deactivated_at = None
+        activation.save()
+    publish(LicenseChanged(license_id=license.pk))
+    return activation
+
+
+@transaction.atomic
+def license_deactivate(*, license_id: int, site_url: str) -> bool:
+    """Deactivate `license` on a site (the row is kept); return whether it was active."""
+    site = site_normalise(site_url)
+    license = _locked(license_id)
+    changed = Activation.objects.filter(license=license, site=site, is_active=True).update(
+        is_active=False, deactivated_at=timezone.now()
+    )
+    if changed:
+        publish(LicenseChanged(license_id=license.pk))
+    return bool(changed)
+
+
+@transaction.atomic
+def license_activations_reset(*, license_id: int) -> int:
+    """Deactivate every site of `license`; return how many were active."""
+    license = _locked(license_id)
+    changed = Activation.objects.filter(license=license, is_active=True).update(
+        is_active=False, deactivated_at=timezone.now()
+    )
+    publish(LicenseChanged(license_id=license.pk))
+    return changed
+
+
+@transaction.atomic
+def license_renew(*, license_id: int, days: int = 365) -> License:
+    """Extend `license` by `days` from the later of now and its expiry (lifetime stays lifetime)."""
+    license = _locked(license_id)
+    if license.expires_at is not None:
+        start = max(timezone.now(), license.expires_at)
+        license.expires_at = start + timedelta(days=days)
+        license.save(update_fields=["expires_at", "updated_at"])
+        publish(LicenseChanged(license_id=license.pk))
+    return license
+
+
+@transaction.atomic
+def license_change_tier(
+    *, license_id: int, activation_limit: int, price_id: int | None, lifetime: bool = False
+) -> License:
+    """Move `license` to another tier: a new site limit, and lifetime if the tier is."""
+    license = _locked(license_id)
+    license.activation_limit = activation_limit
+    license.price_id = price_id
+    if lifetime:
+        license.expires_at = None
+    license.save(update_fields=["activation_limit", "price_id", "expires_at", "updated_at"])
+    publish(LicenseChanged(license_id=license.pk))
+    return license
+
+
+@transaction.atomic
+def license_revoke(*, license_id: int) -> License:
+    """Revoke `license` (a refund, abuse): checks withhold packages, activations are refused."""
+    license = _locked(license_id)
+    if license.status != License.Status.REVOKED:
+        license.status = License.Status.REVOKED
+        license.revoked_at = timezone.now()
+        license.save(update_fields=["status", "revoked_at", "updated_at"])
+        publish(LicenseChanged(license_id=license.pk))
+        publish_durable(LicenseRevoked(license_id=license.pk))
+    return license
 
 
 def product_upsert(*, slug: str, name: str, description: str = "", **fields: str) -> Product:
