@@ -8,16 +8,13 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import NotFound
 from apps.core.events import publish, publish_durable
 from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked
 from apps.licenses.keys import key_encrypt, key_generate, key_hash
 from apps.licenses.models import Activation, License, Product
+from apps.licenses.rules import LicenseRefused, license_refusal
 from apps.licenses.sites import site_is_staging, site_normalise
-
-
-class LicenseRefused(DomainError):
-    """An activation or check the license does not allow; `code` is EDD's status string."""
 
 
 @transaction.atomic
@@ -85,21 +82,6 @@ def _locked(license_id: int) -> License:
     if license is None:
         raise NotFound("This license does not exist.", code="missing")
     return license
-
-
-def license_refusal(license: License, *, now: datetime | None = None) -> LicenseRefused | None:
-    """Return why `license` cannot be used now (revoked, disabled, expired), or None."""
-    if license.status == License.Status.REVOKED:
-        return LicenseRefused("This license was revoked.", code="disabled")
-    if license.status == License.Status.DISABLED:
-        return LicenseRefused("This license is disabled.", code="disabled")
-    if license.is_expired(now=now):
-        assert license.expires_at is not None
-        return LicenseRefused(
-            f"This license expired on {license.expires_at:%B %-d, %Y}. Renew it to get updates.",
-            code="expired",
-        )
-    return None
 
 
 @transaction.atomic

@@ -1,0 +1,27 @@
+"""When a license may be used: the rules both the services and the selectors apply."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from apps.core.errors import DomainError
+from apps.licenses.models import License
+
+
+class LicenseRefused(DomainError):
+    """An activation or check the license does not allow; `code` is EDD's status string."""
+
+
+def license_refusal(license: License, *, now: datetime | None = None) -> LicenseRefused | None:
+    """Return why `license` cannot be used now (revoked, disabled, expired), or None."""
+    if license.status == License.Status.REVOKED:
+        return LicenseRefused("This license was revoked.", code="disabled")
+    if license.status == License.Status.DISABLED:
+        return LicenseRefused("This license is disabled.", code="disabled")
+    if license.is_expired(now=now):
+        assert license.expires_at is not None
+        return LicenseRefused(
+            f"This license expired on {license.expires_at:%B %-d, %Y}. Renew it to get updates.",
+            code="expired",
+        )
+    return None
