@@ -1,5 +1,4 @@
 import pytest
-from django.conf import settings
 
 from config.settings.base import redis_cache, s3_storage
 
@@ -78,4 +77,3 @@ def test_metrics_are_exported_for_prometheus(db, client):
     text = response.content.decode()
     assert "django_http_requests_total_by_view_transport_method_total" in text
     assert 'view="healthz"' in text
-    assert settings.ROOT_URLCONF == "config.urls"
