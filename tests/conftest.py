@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,17 @@ def real_backends(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+@dataclass(frozen=True)
+class Worker:
+    process: subprocess.Popen[bytes]
+    logfile: Path
+
+    def log(self) -> str:
+        return self.logfile.read_text()
+
+
 @pytest.fixture
-def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[Worker]:
     """Run a real Celery worker process on RabbitMQ against the test database.
 
     Tasks enqueued while this fixture is active go to the broker (not run in-process); the
@@ -214,7 +224,7 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        yield process
+        yield Worker(process=process, logfile=logfile)
     finally:
         app.conf.task_always_eager = eager
         process.terminate()

@@ -5,10 +5,8 @@ from celery import shared_task
 from apps.core.outbox import outbox_dispatch_row, outbox_sweep
 
 
-@shared_task(
-    bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8
-)
-def outbox_dispatch(self, *, outbox_id: int) -> bool:  # type: ignore[no-untyped-def]
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
+def outbox_dispatch(*, outbox_id: int) -> bool:
     """Deliver one outbox row to its subscribers (idempotent: a delivered row is skipped)."""
     return outbox_dispatch_row(outbox_id=outbox_id)
 

@@ -151,7 +151,8 @@ def license_activations_reset(*, license_id: int) -> int:
     changed = Activation.objects.filter(license=license, is_active=True).update(
         is_active=False, deactivated_at=timezone.now()
     )
-    publish(LicenseChanged(license_id=license.pk))
+    if changed:
+        publish(LicenseChanged(license_id=license.pk))
     return changed
 
 

@@ -21,8 +21,7 @@ LICENSE_KEY_HMAC_SECRET = "test-license-hmac-secret"
 LICENSE_KEY_ENCRYPTION_KEY = "dGVzdC1vbmx5LWxpY2Vuc2UtZW5jcnlwdGlvbi1rZXk="
 
 DEPOT_TEST_BACKEND, DEPOT_TEST_BACKEND_PROBLEMS = choose_backend()
-_run_tag = env("DEPOT_TEST_RUN", default=str(os.getpid()))
-os.environ.setdefault("DEPOT_TEST_RUN", _run_tag)
+_run_tag = str(os.getpid())
 
 # Tasks run in-process unless a test starts the real worker (the `celery_worker` fixture).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
