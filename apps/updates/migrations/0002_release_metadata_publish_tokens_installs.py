@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('licenses', '0002_product_banner_high_product_banner_low_and_more'),
+        ('licenses', '0002_product_artwork'),
         ('updates', '0001_initial'),
     ]
 
