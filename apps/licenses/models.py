@@ -21,10 +21,10 @@ class Product(TimeStampedModel):
     author = models.CharField(max_length=200, blank=True)
     author_homepage = models.URLField(blank=True)
     # Artwork shown on WordPress's "View details" screen, served from a CDN or the bucket.
-    banner_low = models.URLField("banner 772×250", blank=True)
-    banner_high = models.URLField("banner 1544×500", blank=True)
-    icon_1x = models.URLField("icon 128×128", blank=True)
-    icon_2x = models.URLField("icon 256×256", blank=True)
+    banner_low = models.URLField("banner 772x250", blank=True)
+    banner_high = models.URLField("banner 1544x500", blank=True)
+    icon_1x = models.URLField("icon 128x128", blank=True)
+    icon_2x = models.URLField("icon 256x256", blank=True)
     icon_svg = models.URLField("icon SVG", blank=True)
     is_active = models.BooleanField(default=True)
 

@@ -188,6 +188,16 @@ CELERY_TIMEZONE = "UTC"
 LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET", default="")
 LICENSE_KEY_ENCRYPTION_KEY = env("LICENSE_KEY_ENCRYPTION_KEY", default="")
 
+# Ed25519 seed (32 bytes, base64) that signs packages; empty disables the .sig endpoint.
+DEPOT_SIGNING_KEY = env("DEPOT_SIGNING_KEY", default="")
+# Public address of the update API (https://updates.example.com); empty: the request's host.
+DEPOT_UPDATES_BASE_URL = env("DEPOT_UPDATES_BASE_URL", default="")
+# Where a customer renews or manages a license; named in refusals ("renew at …").
+DEPOT_ACCOUNT_URL = env("DEPOT_ACCOUNT_URL", default="")
+DEPOT_DOWNLOAD_TOKEN_HOURS = env.int("DEPOT_DOWNLOAD_TOKEN_HOURS", default=24)
+# Requests per minute and IP on the license endpoints (activate, deactivate, check).
+DEPOT_LICENSE_RATE_LIMIT = env.int("DEPOT_LICENSE_RATE_LIMIT", default=30)
+
 DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
 DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
 

@@ -12,6 +12,8 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 
 LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET", default="local-only-license-hmac-secret")
+# A development-only package signing key; production reads DEPOT_SIGNING_KEY from the vault.
+DEPOT_SIGNING_KEY = env("DEPOT_SIGNING_KEY", default="bG9jYWwtb25seS1wYWNrYWdlLXNpZ25pbmcta2V5ISE=")
 LICENSE_KEY_ENCRYPTION_KEY = env(
     "LICENSE_KEY_ENCRYPTION_KEY", default="bG9jYWwtb25seS1saWNlbnNlLWVuY3J5cHRpb24tazE="
 )

@@ -19,6 +19,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LICENSE_KEY_HMAC_SECRET = "test-license-hmac-secret"
 LICENSE_KEY_ENCRYPTION_KEY = "dGVzdC1vbmx5LWxpY2Vuc2UtZW5jcnlwdGlvbi1rZXk="
+DEPOT_SIGNING_KEY = "dGVzdC1vbmx5LXBhY2thZ2Utc2lnbmluZy1rZXkhISE="
+DEPOT_ACCOUNT_URL = "https://shop.example.com/account/"
 
 DEPOT_TEST_BACKEND, DEPOT_TEST_BACKEND_PROBLEMS = choose_backend()
 _run_tag = str(os.getpid())

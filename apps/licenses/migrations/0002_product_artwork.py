@@ -13,22 +13,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='product',
             name='banner_high',
-            field=models.URLField(blank=True, verbose_name='banner 1544×500'),
+            field=models.URLField(blank=True, verbose_name='banner 1544x500'),
         ),
         migrations.AddField(
             model_name='product',
             name='banner_low',
-            field=models.URLField(blank=True, verbose_name='banner 772×250'),
+            field=models.URLField(blank=True, verbose_name='banner 772x250'),
         ),
         migrations.AddField(
             model_name='product',
             name='icon_1x',
-            field=models.URLField(blank=True, verbose_name='icon 128×128'),
+            field=models.URLField(blank=True, verbose_name='icon 128x128'),
         ),
         migrations.AddField(
             model_name='product',
             name='icon_2x',
-            field=models.URLField(blank=True, verbose_name='icon 256×256'),
+            field=models.URLField(blank=True, verbose_name='icon 256x256'),
         ),
         migrations.AddField(
             model_name='product',

@@ -1,0 +1,254 @@
+"""The update API's hot-path cache: one Redis round trip per warm check, no SQL.
+
+Three kinds of entries, all JSON under the ``depot:upd:`` prefix:
+
+- ``gen:<slug>``: the product's metadata generation, a random token replaced whenever a
+  release or the product changes (after commit). A token is never reused, so a snapshot
+  held under an old token can never be mistaken for the current one.
+- ``meta:<slug>:<gen>``: the product's metadata snapshot for that generation. Each process
+  also keeps snapshots in memory by (slug, gen), so a warm check reads only the token.
+- ``lic:<key hash>``: a license's state (apps.licenses.selectors.LicenseState), ``"0"``
+  for an unknown key (cached negatively), or ``"-"``: a tombstone written on every change,
+  which keeps a reader that loaded the old state before the change from caching it again.
+
+A warm check sends one pipeline: MGET of the generations and license states it needs,
+plus the install-statistics counters. With Redis unreachable the caller falls back to the
+database (update checks fail open); a short circuit breaker keeps a dead Redis from
+costing a timeout per request.
+
+On the embedded default (no Redis) the same entries live in Django's default cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.cache import caches
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "depot:upd:"
+NEGATIVE = "0"
+TOMBSTONE = "-"
+META_TTL = 24 * 3600
+LICENSE_TTL = 24 * 3600
+NEGATIVE_TTL = 10 * 60
+TOMBSTONE_TTL = 30
+BREAKER_SECONDS = 5.0
+LOCAL_SNAPSHOTS = 256
+# Without Redis there is no generation to compare against: hold snapshots this long.
+LOCAL_TTL_WITHOUT_REDIS = 5.0
+
+
+class Unavailable(Exception):
+    """The cache could not be reached; the caller answers from the database."""
+
+
+def gen_key(slug: str) -> str:
+    return f"{PREFIX}gen:{slug}"
+
+
+def meta_key(slug: str, gen: str) -> str:
+    return f"{PREFIX}meta:{slug}:{gen}"
+
+
+def license_key(key_hash: str) -> str:
+    return f"{PREFIX}lic:{key_hash}"
+
+
+StatsWriter = Callable[[Any], None]
+
+
+class _RedisStore:
+    """Raw redis-py access through django-redis's connection pool (JSON, no pickling)."""
+
+    def __init__(self) -> None:
+        self._down_until = 0.0
+
+    def _client(self) -> Any:
+        if time.monotonic() < self._down_until:
+            raise Unavailable("redis marked down")
+        from django_redis import get_redis_connection
+
+        return get_redis_connection("default")
+
+    def _failed(self, exc: Exception) -> Unavailable:
+        self._down_until = time.monotonic() + BREAKER_SECONDS
+        logger.warning("update cache unreachable, using the database: %s", exc)
+        return Unavailable(str(exc))
+
+    def fetch(self, keys: Sequence[str], stats: StatsWriter | None) -> list[str | None]:
+        from redis.exceptions import RedisError
+
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            pipe.mget(list(keys))
+            if stats is not None:
+                stats(pipe)
+            values = pipe.execute()[0]
+        except RedisError as exc:
+            raise self._failed(exc) from exc
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+    def get(self, key: str) -> str | None:
+        return self.fetch([key], None)[0]
+
+    def set(self, key: str, value: str, ttl: int | None, *, only_new: bool = False) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self._client().set(key, value, ex=ttl, nx=only_new))
+        except RedisError as exc:
+            raise self._failed(exc) from exc
+
+    @property
+    def stats_enabled(self) -> bool:
+        return True
+
+
+class _DjangoCacheStore:
+    """The same entries in Django's default cache (local memory on the embedded default)."""
+
+    def fetch(self, keys: Sequence[str], stats: StatsWriter | None) -> list[str | None]:
+        found = caches["default"].get_many(list(keys))
+        return [found.get(key) for key in keys]
+
+    def get(self, key: str) -> str | None:
+        value = caches["default"].get(key)
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str, ttl: int | None, *, only_new: bool = False) -> bool:
+        if only_new:
+            return bool(caches["default"].add(key, value, ttl))
+        caches["default"].set(key, value, ttl)
+        return True
+
+    @property
+    def stats_enabled(self) -> bool:
+        return False
+
+
+_store_lock = threading.Lock()
+_store: _RedisStore | _DjangoCacheStore | None = None
+
+
+def store() -> _RedisStore | _DjangoCacheStore:
+    """Return the store for the configured default cache (chosen once per process)."""
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                from django_redis.cache import RedisCache
+
+                is_redis = isinstance(caches["default"], RedisCache)
+                _store = _RedisStore() if is_redis else _DjangoCacheStore()
+    return _store
+
+
+def store_reset() -> None:
+    """Forget the chosen store and in-process snapshots (after settings change in tests)."""
+    global _store
+    _store = None
+    _local.clear()
+
+
+# --- metadata snapshots ---------------------------------------------------------------
+
+_local_lock = threading.Lock()
+_local: OrderedDict[tuple[str, str], tuple[float, dict[str, Any] | None]] = OrderedDict()
+
+
+def local_get(slug: str, gen: str, *, max_age: float | None = None) -> tuple[bool, Any]:
+    """Return (found, snapshot) from this process's memory."""
+    with _local_lock:
+        entry = _local.get((slug, gen))
+        if entry is None:
+            return False, None
+        stored_at, snapshot = entry
+        if max_age is not None and time.monotonic() - stored_at > max_age:
+            del _local[(slug, gen)]
+            return False, None
+        _local.move_to_end((slug, gen))
+        return True, snapshot
+
+
+def local_put(slug: str, gen: str, snapshot: dict[str, Any] | None) -> None:
+    with _local_lock:
+        _local[(slug, gen)] = (time.monotonic(), snapshot)
+        _local.move_to_end((slug, gen))
+        while len(_local) > LOCAL_SNAPSHOTS:
+            _local.popitem(last=False)
+
+
+def generation_ensure(slug: str) -> str:
+    """Return the product's current generation, creating one if it has none (cold start)."""
+    s = store()
+    fresh = secrets.token_hex(8)
+    if s.set(gen_key(slug), fresh, None, only_new=True):
+        return fresh
+    current = s.get(gen_key(slug))
+    return current or fresh
+
+
+def metadata_get(slug: str, gen: str) -> tuple[bool, Any]:
+    """Return (found, snapshot) for a generation, from memory or the cache."""
+    found, snapshot = local_get(slug, gen)
+    if found:
+        return True, snapshot
+    raw = store().get(meta_key(slug, gen))
+    if raw is None:
+        return False, None
+    snapshot = json.loads(raw)
+    local_put(slug, gen, snapshot)
+    return True, snapshot
+
+
+def metadata_put(slug: str, gen: str, snapshot: dict[str, Any] | None) -> None:
+    """Store a snapshot read from the database under the generation read before it."""
+    local_put(slug, gen, snapshot)
+    with contextlib.suppress(Unavailable):
+        store().set(meta_key(slug, gen), json.dumps(snapshot), META_TTL)
+
+
+def metadata_bump(slug: str) -> None:
+    """Start a new generation for `slug`: the next check reads the database again."""
+    try:
+        store().set(gen_key(slug), secrets.token_hex(8), None)
+    except Unavailable:
+        # The old generation stays; fall back to a short in-process life for snapshots.
+        logger.error("could not bump the metadata generation of %s", slug)
+    with _local_lock:
+        for key in [k for k in _local if k[0] == slug]:
+            del _local[key]
+
+
+def metadata_bump_on_commit(slug: str) -> None:
+    """Bump `slug`'s generation once the current transaction commits."""
+    transaction.on_commit(lambda: metadata_bump(slug), robust=True)
+
+
+# --- license state ----------------------------------------------------------------------
+
+
+def license_put(key_hash: str, state_json: str | None) -> None:
+    """Cache a state loaded from the database (or None: unknown key), unless it just changed.
+
+    SET NX: a tombstone written by a change since our read wins over our stale copy.
+    """
+    value, ttl = (NEGATIVE, NEGATIVE_TTL) if state_json is None else (state_json, LICENSE_TTL)
+    with contextlib.suppress(Unavailable):
+        store().set(license_key(key_hash), value, ttl, only_new=True)
+
+
+def license_forget(key_hash: str) -> None:
+    """Drop a license's cached state after a change, leaving a short-lived tombstone."""
+    store().set(license_key(key_hash), TOMBSTONE, TOMBSTONE_TTL)
