@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
+from apps.core.errors import Conflict
 from apps.licenses.models import License, Product
 from apps.licenses.selectors import license_by_key
 from apps.store.models import Order, PriceTier
@@ -211,7 +212,7 @@ def test_publishing_an_existing_version_is_refused_before_anything_is_uploaded()
 
     files_before = default_storage.listdir("releases/formwell")[1]
 
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         release_publish(
             product=product, version=summary["releases"]["formwell"], zip_content=b"PK-other"
         )
