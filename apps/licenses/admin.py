@@ -1,6 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from apps.licenses.models import Activation, License, Product
+from apps.licenses.services import product_save
 
 
 @admin.register(Product)
@@ -9,6 +13,9 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        product_save(product=obj)
 
 
 class ActivationInline(admin.TabularInline):

@@ -23,3 +23,11 @@ class LicenseChanged(Event):
     """Any change that alters what a check answers (cached license state is dropped on it)."""
 
     license_id: int
+
+
+@dataclass(frozen=True)
+class ProductChanged(Event):
+    """A product's name, details or artwork changed (cached update metadata is renewed)."""
+
+    product_id: int
+    slug: str

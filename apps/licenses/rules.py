@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from apps.core.errors import DomainError
 from apps.licenses.models import License
+
+
+class LicenseLike(Protocol):
+    """A License row or its cached LicenseState: what the rules need."""
+
+    status: str
+    expires_at: datetime | None
+
+    def is_expired(self, *, now: datetime | None = None) -> bool: ...
 
 
 class LicenseRefused(DomainError):
     """An activation or check the license does not allow; `code` is EDD's status string."""
 
 
-def license_refusal(license: License, *, now: datetime | None = None) -> LicenseRefused | None:
+def license_refusal(license: LicenseLike, *, now: datetime | None = None) -> LicenseRefused | None:
     """Return why `license` cannot be used now (revoked, disabled, expired), or None."""
     if license.status == License.Status.REVOKED:
         return LicenseRefused("This license was revoked.", code="disabled")

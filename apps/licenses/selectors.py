@@ -1,11 +1,30 @@
-from __future__ import annotations
+"""Reads of the licensing app."""
 
-from dataclasses import dataclass
+from __future__ import annotations
 
 from apps.licenses.keys import key_decrypt, key_hash
 from apps.licenses.models import License, Product
-from apps.licenses.rules import license_refusal
-from apps.licenses.sites import site_normalise
+from apps.licenses.state import (
+    LicenseCheck,
+    LicenseState,
+    license_state_check,
+    license_state_of,
+)
+
+__all__ = [
+    "LicenseCheck",
+    "LicenseState",
+    "license_by_key",
+    "license_check",
+    "license_for_order_line",
+    "license_key_digest",
+    "license_key_hash_of",
+    "license_key_reveal",
+    "license_state_by_hash",
+    "license_state_by_id",
+    "license_state_check",
+    "product_by_slug",
+]
 
 
 def license_key_reveal(*, license: License) -> str:
@@ -13,9 +32,33 @@ def license_key_reveal(*, license: License) -> str:
     return key_decrypt(license.key_encrypted)
 
 
+def license_key_digest(key: str) -> str:
+    """Return the lookup hash of a key as presented by a client (no database access)."""
+    return key_hash(key)
+
+
 def license_by_key(*, key: str) -> License | None:
     """Return the license with this key, or None."""
     return License.objects.select_related("product").filter(key_hash=key_hash(key)).first()
+
+
+def license_key_hash_of(*, license_id: int) -> str | None:
+    """Return the key hash of a license by id (to drop its cached state), or None."""
+    return License.objects.filter(pk=license_id).values_list("key_hash", flat=True).first()
+
+
+def license_state_by_hash(*, key_hash: str) -> LicenseState | None:
+    """Load the state of the license with this key hash (two queries), or None."""
+    license = (
+        License.objects.select_related("product", "customer").filter(key_hash=key_hash).first()
+    )
+    return license_state_of(license) if license is not None else None
+
+
+def license_state_by_id(*, license_id: int) -> LicenseState | None:
+    """Load the state of a license by id, or None."""
+    license = License.objects.select_related("product", "customer").filter(pk=license_id).first()
+    return license_state_of(license) if license is not None else None
 
 
 def product_by_slug(*, slug: str) -> Product | None:
@@ -28,49 +71,14 @@ def license_for_order_line(*, order_line_id: int) -> License | None:
     return License.objects.filter(order_line_id=order_line_id).first()
 
 
-@dataclass(frozen=True)
-class LicenseCheck:
-    """What a check of a key for a product and site found; `status` is EDD's status string."""
-
-    status: str
-    message: str
-    license: License | None = None
-
-    @property
-    def entitled(self) -> bool:
-        """Whether this site may download updates: valid, or staging that uses no slot."""
-        return self.status == "valid"
-
-
 def license_check(
     *, key: str, product: Product | None = None, site_url: str | None = None
 ) -> LicenseCheck:
-    """Check `key` for `product` on `site_url` with EDD's statuses and a sentence for humans."""
-    license = license_by_key(key=key) if key.strip() else None
-    if license is None:
-        return LicenseCheck("invalid", "This license key is not valid. Check it in your account.")
-    if product is not None and license.product_id != product.pk:
-        return LicenseCheck(
-            "item_name_mismatch",
-            f"This license key is for {license.product.name}, not {product.name}.",
-            license,
-        )
-    refusal = license_refusal(license)
-    if refusal is not None:
-        return LicenseCheck(refusal.code, refusal.message, license)
-    if site_url is None:
-        return LicenseCheck("valid", "This license is valid.", license)
-    try:
-        site = site_normalise(site_url)
-    except ValueError as exc:
-        return LicenseCheck("site_inactive", str(exc), license)
-    active = license.activations.filter(is_active=True)
-    if active.filter(site=site).exists():
-        return LicenseCheck("valid", "This license is active on this site.", license)
-    if not active.exists():
-        return LicenseCheck("inactive", "Activate this license to receive updates.", license)
-    return LicenseCheck(
-        "site_inactive",
-        "This license is not activated for this site. Activate it in the plugin's settings.",
-        license,
+    """Check `key` for `product` on `site_url` against the database."""
+    state = license_state_by_hash(key_hash=key_hash(key)) if key.strip() else None
+    return license_state_check(
+        state,
+        product_id=product.pk if product is not None else None,
+        product_name=product.name if product is not None else "",
+        site_url=site_url,
     )

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.errors import NotFound
 from apps.core.events import publish, publish_durable
-from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked
+from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked, ProductChanged
 from apps.licenses.keys import key_encrypt, key_generate, key_hash
 from apps.licenses.models import Activation, License, Product
 from apps.licenses.rules import LicenseRefused, license_refusal
@@ -43,6 +43,8 @@ def license_create(
         order_line_id=order_line_id,
     )
     publish_durable(LicenseIssued(license_id=license.pk))
+    # Drops a negative cache entry should anyone have tried this key before it existed.
+    publish(LicenseChanged(license_id=license.pk))
     return license, key
 
 
@@ -196,9 +198,19 @@ def license_revoke(*, license_id: int) -> License:
     return license
 
 
+@transaction.atomic
 def product_upsert(*, slug: str, name: str, description: str = "", **fields: str) -> Product:
     """Create the product with `slug`, or update its name and details."""
     product, _ = Product.objects.update_or_create(
         slug=slug, defaults={"name": name, "description": description, **fields}
     )
+    publish(ProductChanged(product_id=product.pk, slug=product.slug))
+    return product
+
+
+@transaction.atomic
+def product_save(*, product: Product) -> Product:
+    """Save a product edited in the admin and announce the change."""
+    product.save()
+    publish(ProductChanged(product_id=product.pk, slug=product.slug))
     return product

@@ -110,6 +110,20 @@ class _RedisStore:
         except RedisError as exc:
             raise self._failed(exc) from exc
 
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        """Count one request in a fixed window; return (requests so far, seconds left)."""
+        from redis.exceptions import RedisError
+
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            pipe.set(key, 0, ex=window, nx=True)
+            pipe.incr(key)
+            pipe.ttl(key)
+            _, count, ttl = pipe.execute()
+        except RedisError as exc:
+            raise self._failed(exc) from exc
+        return int(count), max(1, int(ttl))
+
     @property
     def stats_enabled(self) -> bool:
         return True
@@ -131,6 +145,15 @@ class _DjangoCacheStore:
             return bool(caches["default"].add(key, value, ttl))
         caches["default"].set(key, value, ttl)
         return True
+
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        cache = caches["default"]
+        cache.add(key, 0, window)
+        try:
+            return int(cache.incr(key)), window
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, window)
+            return 1, window
 
     @property
     def stats_enabled(self) -> bool:
@@ -252,3 +275,15 @@ def license_put(key_hash: str, state_json: str | None) -> None:
 def license_forget(key_hash: str) -> None:
     """Drop a license's cached state after a change, leaving a short-lived tombstone."""
     store().set(license_key(key_hash), TOMBSTONE, TOMBSTONE_TTL)
+
+
+# --- rate limits ------------------------------------------------------------------------
+
+
+def rate_limited(bucket: str, ip: str, *, limit: int, window: int = 60) -> int | None:
+    """Count a request from `ip`; return seconds to wait when over `limit`, else None.
+
+    Raises Unavailable when the cache is down; the caller decides to fail open or closed.
+    """
+    count, ttl = store().hit(f"{PREFIX}rate:{bucket}:{ip}", window)
+    return ttl if count > limit else None

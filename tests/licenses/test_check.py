@@ -40,14 +40,14 @@ def test_a_key_active_on_the_site_is_valid(product, issued):
         key=key.lower().replace("-", " "), product=product, site_url="example.com/"
     )
 
-    assert (check.status, check.entitled, check.license) == ("valid", True, license)
+    assert (check.status, check.entitled, check.state.license_id) == ("valid", True, license.pk)
 
 
 def test_an_unknown_key_is_invalid(product):
     check = license_check(key="NOT-A-REAL-KEY", product=product, site_url="example.com")
 
     assert check.status == "invalid"
-    assert check.license is None
+    assert check.state is None
     assert "not valid" in check.message
 
 

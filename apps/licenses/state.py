@@ -1,0 +1,158 @@
+"""A license's state as one plain value: what every check needs, cacheable as JSON.
+
+The update API caches this by key hash (apps.updates.hotcache) and drops it on every
+license or activation change, so a warm check never reads the database. The same
+evaluation (`license_state_check`) answers from the database and from the cache, so both
+paths give the same status and message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.licenses.models import Activation, License
+from apps.licenses.rules import license_refusal
+from apps.licenses.sites import site_normalise
+
+
+@dataclass(frozen=True)
+class LicenseState:
+    """What a check needs to know about one license; `sites` hold only slot-using sites."""
+
+    license_id: int
+    key_hash: str
+    product_id: int
+    product_name: str
+    status: str
+    expires_at: datetime | None
+    activation_limit: int
+    sites: tuple[str, ...]
+    staging_sites: tuple[str, ...]
+    customer_name: str
+    customer_email: str
+    price_id: int | None
+    order_line_id: int | None
+
+    @property
+    def site_count(self) -> int:
+        return len(self.sites)
+
+    @property
+    def activations_left(self) -> int | None:
+        """Free slots, or None for an unlimited license."""
+        if not self.activation_limit:
+            return None
+        return max(0, self.activation_limit - len(self.sites))
+
+    def is_expired(self, *, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def is_active_on(self, site: str) -> bool:
+        return site in self.sites or site in self.staging_sites
+
+    def to_json(self) -> str:
+        data = self.__dict__.copy()
+        data["expires_at"] = int(self.expires_at.timestamp()) if self.expires_at else None
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> LicenseState:
+        data = json.loads(text)
+        expires = data["expires_at"]
+        data["expires_at"] = datetime.fromtimestamp(expires, tz=UTC) if expires else None
+        data["sites"] = tuple(data["sites"])
+        data["staging_sites"] = tuple(data["staging_sites"])
+        return cls(**data)
+
+
+def license_state_of(license: License) -> LicenseState:
+    """Build the state of a loaded license (one query for its active sites)."""
+    sites: list[str] = []
+    staging: list[str] = []
+    for site, is_staging in Activation.objects.filter(license=license, is_active=True).values_list(
+        "site", "is_staging"
+    ):
+        (staging if is_staging else sites).append(site)
+    customer = license.customer
+    name = customer.get_full_name() if customer is not None else ""
+    return LicenseState(
+        license_id=license.pk,
+        key_hash=license.key_hash,
+        product_id=license.product_id,
+        product_name=license.product.name,
+        status=license.status,
+        expires_at=license.expires_at,
+        activation_limit=license.activation_limit,
+        sites=tuple(sorted(sites)),
+        staging_sites=tuple(sorted(staging)),
+        customer_name=name,
+        customer_email=license.email,
+        price_id=license.price_id,
+        order_line_id=license.order_line_id,
+    )
+
+
+@dataclass(frozen=True)
+class LicenseCheck:
+    """What a check of a key for a product and site found; `status` is EDD's status string."""
+
+    status: str
+    message: str
+    state: LicenseState | None = None
+
+    @property
+    def entitled(self) -> bool:
+        """Whether this site may download updates (staging sites included)."""
+        return self.status == "valid"
+
+
+def renewal_hint() -> str:
+    url = settings.DEPOT_ACCOUNT_URL
+    return f" Renew it at {url} to get updates." if url else " Renew it to get updates."
+
+
+def license_state_check(
+    state: LicenseState | None,
+    *,
+    product_id: int | None = None,
+    product_name: str = "",
+    site_url: str | None = None,
+    now: datetime | None = None,
+) -> LicenseCheck:
+    """Evaluate a state for a product and site with EDD's statuses and a sentence for humans."""
+    if state is None:
+        return LicenseCheck(
+            "invalid", "This license key is not valid. Check it in your account.", None
+        )
+    if product_id is not None and state.product_id != product_id:
+        return LicenseCheck(
+            "item_name_mismatch",
+            f"This license key is for {state.product_name}, not {product_name or 'this plugin'}.",
+            state,
+        )
+    refusal = license_refusal(state, now=now)
+    if refusal is not None:
+        message = refusal.message
+        if refusal.code == "expired":
+            message = message.replace(" Renew it to get updates.", renewal_hint())
+        return LicenseCheck(refusal.code, message, state)
+    if site_url is None:
+        return LicenseCheck("valid", "This license is valid.", state)
+    try:
+        site = site_normalise(site_url)
+    except ValueError as exc:
+        return LicenseCheck("site_inactive", str(exc), state)
+    if state.is_active_on(site):
+        return LicenseCheck("valid", "This license is active on this site.", state)
+    if not state.sites and not state.staging_sites:
+        return LicenseCheck("inactive", "Activate this license to receive updates.", state)
+    return LicenseCheck(
+        "site_inactive",
+        "This license is not activated for this site. Activate it in the plugin's settings.",
+        state,
+    )

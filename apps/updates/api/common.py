@@ -1,0 +1,153 @@
+"""What every update-API endpoint shares: JSON errors, site identity, rate limits, outages."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from apps.licenses.sites import site_from_user_agent
+from apps.updates import hotcache, metrics
+
+logger = logging.getLogger(__name__)
+
+_WP_USER_AGENT = re.compile(r"^WordPress/([0-9][0-9A-Za-z.\-]{0,30})")
+MAX_PARAM = 2000
+
+View = Callable[..., HttpResponse]
+
+
+def api_error(code: str, message: str, status: int, **headers: str) -> JsonResponse:
+    """Answer with a machine code and a sentence; never a bare status."""
+    response = JsonResponse({"code": code, "message": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def param(data: Any, name: str, default: str = "") -> str:
+    """Return a request parameter as a trimmed string (lists and oversized values refused)."""
+    value = data.get(name, default)
+    if not isinstance(value, str):
+        return default
+    return value.strip()[:MAX_PARAM]
+
+
+def flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on", "beta"}
+
+
+def base_url(request: HttpRequest) -> str:
+    """The address package links point at: DEPOT_UPDATES_BASE_URL, else this request's host."""
+    configured: str = settings.DEPOT_UPDATES_BASE_URL
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def site_url_of(request: HttpRequest, explicit: str = "") -> str | None:
+    """The site a request speaks for: an explicit URL, else the one in WordPress's User-Agent."""
+    if explicit:
+        return explicit
+    return site_from_user_agent(request.headers.get("User-Agent", ""))
+
+
+def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
+    if explicit:
+        return explicit[:30]
+    match = _WP_USER_AGENT.match(request.headers.get("User-Agent", ""))
+    return match.group(1) if match else ""
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address; behind DEPOT_TRUSTED_PROXIES proxies, from X-Forwarded-For."""
+    proxies: int = getattr(settings, "DEPOT_TRUSTED_PROXIES", 0)
+    if proxies:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            return hops[-proxies][:64]
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpResponse | None:
+    """Refuse a client over DEPOT_LICENSE_RATE_LIMIT requests a minute (429, Retry-After)."""
+    limit: int = settings.DEPOT_LICENSE_RATE_LIMIT
+    try:
+        wait = hotcache.rate_limited(bucket, client_ip(request), limit=limit)
+    except hotcache.Unavailable:
+        if fail_open:
+            return None
+        return api_error(
+            "unavailable",
+            "License changes are temporarily unavailable. Please try again in a few minutes.",
+            503,
+            Retry_After="30",
+        )
+    if wait is None:
+        return None
+    metrics.rate_limited.labels(bucket=bucket).inc()
+    return api_error(
+        "rate_limited",
+        f"Too many license requests from this address. Try again in {wait} seconds.",
+        429,
+        Retry_After=str(wait),
+    )
+
+
+def database_guard(message: str) -> Callable[[View], View]:
+    """Turn a database outage into a 503 with `message` instead of a 500."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except DatabaseError:
+                logger.exception("database unavailable in %s", view.__name__)
+                return api_error("unavailable", message, 503, Retry_After="30")
+
+        return wrapper
+
+    return decorate
+
+
+def json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    """Parse a JSON object body, or return the 400 to answer with."""
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return api_error("invalid_json", "The request body is not valid JSON.", 400)
+    if not isinstance(data, dict):
+        return api_error("invalid_json", "The request body must be a JSON object.", 400)
+    return data
+
+
+def allow(*methods: str) -> Callable[[View], View]:
+    """Answer other methods with a JSON 405 (and Allow), like every other error here."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                return api_error(
+                    "method_not_allowed",
+                    f"Use {' or '.join(sorted(methods))} for this endpoint.",
+                    405,
+                    Allow=", ".join(sorted(allowed)),
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

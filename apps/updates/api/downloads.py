@@ -1,0 +1,115 @@
+"""Package downloads: GET /updates/download/<token>/<slug>-<version>.zip and its .sig."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+
+from apps.licenses.selectors import license_state_by_id, license_state_check
+from apps.licenses.sites import site_from_user_agent, site_normalise
+from apps.updates import metrics
+from apps.updates.api.common import allow, api_error, database_guard
+from apps.updates.downloads import DownloadRefused, download_token_read
+from apps.updates.models import Release
+from apps.updates.signing import package_signature, signing_key_from_base64
+
+UNAVAILABLE = "Downloads are temporarily unavailable. Please try again in a few minutes."
+
+
+def _refused(error: DownloadRefused) -> HttpResponse:
+    metrics.downloads.labels(error.code).inc()
+    response = api_error(error.code, error.message, error.status)
+    # WordPress shows the reason phrase in "Download failed. …", so put the sentence there.
+    response.reason_phrase = error.message.encode("ascii", "replace").decode()[:200]
+    return response
+
+
+def _release_for(request: HttpRequest, token: str, filename: str) -> Release:
+    """Verify the token, the file name, the site and the license again; return the release."""
+    grant = download_token_read(token)
+    # WordPress downloads with its own User-Agent, which names the site: a link copied to
+    # another site is refused there.
+    asking = site_from_user_agent(request.headers.get("User-Agent", ""))
+    if asking:
+        try:
+            asking_site = site_normalise(asking)
+        except ValueError:
+            asking_site = ""
+        if asking_site != grant.site:
+            raise DownloadRefused(
+                "This download link was issued to another site. Check for updates on this "
+                "site to get its own link.",
+                code="token_site_mismatch",
+            )
+    release = Release.objects.select_related("product").filter(pk=grant.release_id).first()
+    if release is None or filename != f"{release.product.slug}-{release.version}.zip":
+        raise DownloadRefused(
+            "This download link does not match the file. Check for updates again in WordPress.",
+            code="token_invalid",
+        )
+    state = license_state_by_id(license_id=grant.license_id)
+    check = license_state_check(
+        state,
+        product_id=release.product_id,
+        product_name=release.product.name,
+        site_url=grant.site,
+    )
+    if not check.entitled:
+        code = "license_" + check.status
+        if check.status in ("inactive", "site_inactive"):
+            raise DownloadRefused(
+                "This license is not activated for this site any more. Activate it in the "
+                "plugin's settings, then update again.",
+                code=code,
+            )
+        raise DownloadRefused(check.message, code=code)
+    if not release.zip_file:
+        raise DownloadRefused("This release has no file to download.", code="no_file")
+    return release
+
+
+@allow("GET")
+@database_guard(UNAVAILABLE)
+def download(request: HttpRequest, token: str, filename: str) -> HttpResponse:
+    """Check the token and license again, then send the zip (302 to S3, or the file)."""
+    try:
+        release = _release_for(request, token, filename)
+    except DownloadRefused as error:
+        return _refused(error)
+    metrics.downloads.labels("ok").inc()
+    name = release.zip_file.name
+    if hasattr(default_storage, "bucket_name"):
+        # A pre-signed URL valid for AWS_QUERYSTRING_EXPIRE seconds (60), never cached.
+        response: HttpResponse = HttpResponseRedirect(
+            default_storage.url(
+                name,
+                parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'},
+            )
+        )
+    else:
+        response = FileResponse(
+            default_storage.open(name, "rb"), as_attachment=True, filename=filename
+        )
+        response["Content-Type"] = "application/zip"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@allow("GET")
+@database_guard(UNAVAILABLE)
+def signature(request: HttpRequest, token: str, filename: str) -> HttpResponse:
+    """Answer the package's Ed25519 signature over its SHA-384 digest, base64, one per line."""
+    if not settings.DEPOT_SIGNING_KEY:
+        return api_error("signing_disabled", "Packages from this server are not signed.", 404)
+    try:
+        release = _release_for(request, token, filename)
+    except DownloadRefused as error:
+        return _refused(error)
+    if not release.sha384:
+        return api_error("no_digest", "This release has no recorded digest to sign.", 404)
+    key = signing_key_from_base64(settings.DEPOT_SIGNING_KEY)
+    body = package_signature(key, bytes.fromhex(release.sha384)) + "\n"
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response

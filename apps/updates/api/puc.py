@@ -1,0 +1,83 @@
+"""Plugin Update Checker (PUC 4/5) metadata: GET /updates/puc/<slug>/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from apps.updates import metrics
+from apps.updates.api.common import (
+    allow,
+    api_error,
+    base_url,
+    database_guard,
+    flag,
+    param,
+    site_url_of,
+    wp_version_of,
+)
+from apps.updates.checks import CheckInput, CheckOutcome, check_many
+
+UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
+
+
+def puc_document(outcome: CheckOutcome, release: dict[str, Any]) -> dict[str, Any]:
+    """Build PUC's metadata JSON for `release`; `download_url` only when entitled."""
+    product = outcome.product
+    assert product is not None
+    document: dict[str, Any] = {
+        "name": product["name"],
+        "slug": product["slug"],
+        "version": release["version"],
+        "homepage": product["homepage"],
+        "requires": release["requires_wp"],
+        "tested": release["tested"],
+        "requires_php": release["requires_php"],
+        "last_updated": release["published_at"],
+        "upgrade_notice": release["upgrade_notice"],
+        "author": product["author"],
+        "author_homepage": product["author_homepage"],
+        "sections": {
+            "description": release["description"] or product["description"],
+            "installation": release["installation"],
+            "changelog": release["changelog"],
+        },
+        "banners": dict(product["banners"]),
+        "icons": dict(product["icons"]),
+    }
+    if outcome.package and release is outcome.release:
+        document["download_url"] = outcome.package
+    else:
+        # PUC shows upgrade_notice next to the update, so the reason reaches the site admin.
+        document["upgrade_notice"] = outcome.notice or outcome.license.message
+    return document
+
+
+@allow("GET")
+@database_guard(UNAVAILABLE)
+def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
+    """Answer PUC's metadata request for one plugin, licensed or not."""
+    query = request.GET
+    item = CheckInput(
+        slug=slug,
+        key=param(query, "license_key") or param(query, "license"),
+        site_url=site_url_of(request, param(query, "site_url") or param(query, "url")),
+        installed_version=param(query, "installed_version")[:50],
+        wp_version=wp_version_of(request, param(query, "wp_version")),
+        php_version=param(query, "php")[:30],
+        locale=param(query, "locale")[:20],
+        beta=flag(query.get("beta", "")) or param(query, "channel") == "beta",
+    )
+    outcome = check_many([item], base_url=base_url(request))[0]
+    if outcome.product is None:
+        metrics.update_checks.labels("puc", "unknown_product").inc()
+        return api_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
+    release = outcome.release or outcome.latest_stable
+    if release is None:
+        metrics.update_checks.labels("puc", "no_release").inc()
+        return api_error(
+            "no_release", f"{outcome.product['name']} has no published release yet.", 404
+        )
+    metrics.update_checks.labels("puc", "licensed" if outcome.package else "unlicensed").inc()
+    return JsonResponse(puc_document(outcome, release))

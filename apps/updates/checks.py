@@ -1,0 +1,249 @@
+"""The update check behind all three dialects: which release a site is offered, and whether
+it may download it.
+
+One call handles a batch (a native check of every installed plugin, an EDD `products[]`
+request) with one cache round trip: the metadata generations and license states it needs
+are fetched together, with the install statistics queued on the same pipeline. Misses are
+read from the database and cached (see apps.updates.hotcache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from apps.licenses.selectors import (
+    LicenseCheck,
+    LicenseState,
+    license_key_digest,
+    license_state_by_hash,
+    license_state_check,
+)
+from apps.licenses.sites import site_normalise
+from apps.updates import hotcache
+from apps.updates.downloads import download_url
+from apps.updates.snapshots import product_snapshot_load
+from apps.updates.versions import version_at_least, version_compare
+
+MISSING_KEY = "Enter your license key in the plugin's settings to receive updates."
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """One plugin on one site, as a client described it."""
+
+    slug: str
+    key: str = ""
+    site_url: str | None = None
+    installed_version: str = ""
+    wp_version: str = ""
+    php_version: str = ""
+    locale: str = ""
+    beta: bool = False
+
+
+@dataclass
+class CheckOutcome:
+    """What the site is told: the product, the offered release, the package if entitled."""
+
+    input: CheckInput
+    product: dict[str, Any] | None
+    release: dict[str, Any] | None = None
+    latest_stable: dict[str, Any] | None = None
+    license: LicenseCheck = field(default_factory=lambda: LicenseCheck("missing", MISSING_KEY))
+    site: str | None = None
+    package: str | None = None
+    notice: str = ""
+
+    @property
+    def has_update(self) -> bool:
+        if self.release is None:
+            return False
+        installed = self.input.installed_version
+        return not installed or version_compare(self.release["version"], installed) > 0
+
+
+def rollout_bucket(*, key_hash: str, site: str) -> int:
+    """Return a stable bucket 0-99 for a license and site (a release at N% reaches < N)."""
+    digest = hashlib.sha256(f"{key_hash}|{site}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100
+
+
+def _php_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def release_choose(
+    snapshot: dict[str, Any], *, beta: bool, wp: str, php: str, bucket: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """Return (offered release, newest stable, why a newer one was held back)."""
+    newest_stable = None
+    held_back = ""
+    for release in snapshot["releases"]:
+        if release["channel"] != "stable" and not beta:
+            continue
+        if newest_stable is None and release["channel"] == "stable":
+            newest_stable = release
+        if not version_at_least(wp, release["requires_wp"]):
+            held_back = held_back or (
+                f"Version {release['version']} requires WordPress {release['requires_wp']} "
+                f"or later; this site runs {wp}."
+            )
+            continue
+        if not version_at_least(php, release["requires_php"]):
+            held_back = held_back or (
+                f"Version {release['version']} requires PHP {release['requires_php']} "
+                f"or later; this site runs {_php_minor(php)}."
+            )
+            continue
+        if bucket >= release["rollout"]:
+            continue
+        if newest_stable is None:
+            newest_stable = next(
+                (r for r in snapshot["releases"] if r["channel"] == "stable"), None
+            )
+        return release, newest_stable, held_back
+    return None, newest_stable, held_back
+
+
+def _site(site_url: str | None) -> str | None:
+    if not site_url:
+        return None
+    try:
+        return site_normalise(site_url)
+    except ValueError:
+        return None
+
+
+def _stats(inputs: Sequence[CheckInput], sites: list[str | None]) -> Any:
+    from apps.updates.stats import InstallSample, stats_writer
+
+    samples = [
+        InstallSample(
+            slug=item.slug,
+            site=site,
+            plugin_version=item.installed_version,
+            wp_version=item.wp_version,
+            php_version=item.php_version,
+            locale=item.locale,
+        )
+        for item, site in zip(inputs, sites, strict=True)
+        if site
+    ]
+    return stats_writer(samples, day=timezone.now().date()) if samples else None
+
+
+def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | None:
+    if not cache_up:
+        found, snapshot = hotcache.local_get(slug, "", max_age=hotcache.LOCAL_TTL_WITHOUT_REDIS)
+        if not found:
+            snapshot = product_snapshot_load(slug=slug)
+            hotcache.local_put(slug, "", snapshot)
+        return snapshot
+    try:
+        if gen is None:
+            # Take the generation before reading, so a publish in between is never hidden.
+            gen = hotcache.generation_ensure(slug)
+        found, snapshot = hotcache.metadata_get(slug, gen)
+    except hotcache.Unavailable:
+        return _snapshot(slug, None, False)
+    if not found:
+        snapshot = product_snapshot_load(slug=slug)
+        hotcache.metadata_put(slug, gen, snapshot)
+    return snapshot
+
+
+def _license(key_hash: str, raw: str | None, cache_up: bool) -> LicenseState | None:
+    if cache_up and raw == hotcache.NEGATIVE:
+        return None
+    if cache_up and raw not in (None, hotcache.TOMBSTONE):
+        assert raw is not None
+        return LicenseState.from_json(raw)
+    state = license_state_by_hash(key_hash=key_hash)
+    if cache_up and raw is None:
+        hotcache.license_put(key_hash, state.to_json() if state is not None else None)
+    return state
+
+
+def check_many(
+    inputs: Sequence[CheckInput], *, base_url: str, count_stats: bool = True
+) -> list[CheckOutcome]:
+    """Answer a batch of update checks; database reads happen only on cache misses."""
+    sites = [_site(item.site_url) for item in inputs]
+    hashes = [license_key_digest(item.key) if item.key.strip() else "" for item in inputs]
+    slugs = list(dict.fromkeys(item.slug for item in inputs))
+    key_hashes = list(dict.fromkeys(h for h in hashes if h))
+    store = hotcache.store()
+    stats = _stats(inputs, sites) if count_stats and store.stats_enabled else None
+    try:
+        values = store.fetch(
+            [hotcache.gen_key(s) for s in slugs] + [hotcache.license_key(h) for h in key_hashes],
+            stats,
+        )
+        cache_up = True
+    except hotcache.Unavailable:
+        values = [None] * (len(slugs) + len(key_hashes))
+        cache_up = False
+    gens = dict(zip(slugs, values[: len(slugs)], strict=True))
+    raw_states = dict(zip(key_hashes, values[len(slugs) :], strict=True))
+    snapshots = {slug: _snapshot(slug, gens[slug], cache_up) for slug in slugs}
+    states = {h: _license(h, raw_states[h], cache_up) for h in key_hashes}
+
+    outcomes = []
+    for item, site, key_hash in zip(inputs, sites, hashes, strict=True):
+        outcomes.append(
+            _outcome(item, site, key_hash, snapshots[item.slug], states, base_url=base_url)
+        )
+    return outcomes
+
+
+def _outcome(
+    item: CheckInput,
+    site: str | None,
+    key_hash: str,
+    snapshot: dict[str, Any] | None,
+    states: dict[str, LicenseState | None],
+    *,
+    base_url: str,
+) -> CheckOutcome:
+    outcome = CheckOutcome(input=item, product=snapshot, site=site)
+    if snapshot is None:
+        return outcome
+    bucket = rollout_bucket(key_hash=key_hash, site=site or "")
+    release, stable, held_back = release_choose(
+        snapshot, beta=item.beta, wp=item.wp_version, php=item.php_version, bucket=bucket
+    )
+    outcome.release, outcome.latest_stable = release, stable
+    if key_hash:
+        outcome.license = license_state_check(
+            states[key_hash],
+            product_id=snapshot["id"],
+            product_name=snapshot["name"],
+            site_url=item.site_url or "",
+        )
+        if outcome.license.status == "site_inactive" and not site:
+            outcome.license = LicenseCheck(
+                "site_inactive",
+                "This site did not say which site it is, so its license cannot be matched.",
+                outcome.license.state,
+            )
+    if release is None:
+        outcome.notice = held_back
+        return outcome
+    state = outcome.license.state
+    if outcome.license.entitled and state is not None and site:
+        outcome.package = download_url(
+            base_url=base_url,
+            license_id=state.license_id,
+            release_id=release["id"],
+            site=site,
+            slug=snapshot["slug"],
+            version=release["version"],
+        )
+    else:
+        outcome.notice = outcome.license.message
+    return outcome

@@ -1,0 +1,33 @@
+"""The update API's reactions to other apps' changes: drop what its cache holds.
+
+These run right after the change commits, in the process that made it, rather than in a
+task: the very next update check must see a revoked license or a renamed product.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apps.core.events import subscriber
+from apps.licenses.events import LicenseChanged, ProductChanged
+from apps.licenses.selectors import license_key_hash_of
+from apps.updates import hotcache
+
+logger = logging.getLogger(__name__)
+
+
+@subscriber(LicenseChanged)
+def on_license_changed(event: LicenseChanged) -> None:
+    key_hash = license_key_hash_of(license_id=event.license_id)
+    if key_hash is None:
+        return
+    try:
+        hotcache.license_forget(key_hash)
+    except hotcache.Unavailable:
+        # The cached state expires within LICENSE_TTL; say so loudly meanwhile.
+        logger.error("could not drop the cached state of license %s", event.license_id)
+
+
+@subscriber(ProductChanged)
+def on_product_changed(event: ProductChanged) -> None:
+    hotcache.metadata_bump(event.slug)
