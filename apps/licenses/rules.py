@@ -12,8 +12,10 @@ from apps.licenses.models import License
 class LicenseLike(Protocol):
     """A License row or its cached LicenseState: what the rules need."""
 
-    status: str
-    expires_at: datetime | None
+    @property
+    def status(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
 
     def is_expired(self, *, now: datetime | None = None) -> bool: ...
 

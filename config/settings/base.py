@@ -133,8 +133,13 @@ def s3_storage(
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
             # Fail within seconds instead of boto's default minute-long waits, so a
             # storage outage shows up in /readyz rather than as hung workers.
+            # django-storages hands client_config to boto as it is, so the signature version
+            # must be set here too: SigV4 URLs carry X-Amz-Expires=60, the pre-signed lifetime.
             "client_config": Config(
-                connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}
+                connect_timeout=2,
+                read_timeout=10,
+                retries={"max_attempts": 2, "mode": "standard"},
+                signature_version="s3v4",
             ),
         },
     }
@@ -213,4 +218,5 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep_task", "schedule": 60.0},
+    "install-stats-rollup": {"task": "apps.updates.tasks.install_stats_rollup", "schedule": 600.0},
 }

@@ -110,7 +110,9 @@ def test_a_revoked_license_gets_no_package(client, release, issued):
 
 
 def test_a_site_the_license_is_not_activated_on_gets_no_package(client, release, issued):
-    doc = _puc(client, license_key=issued.key, ua="WordPress/6.7.1; https://other.example.org").json()
+    doc = _puc(
+        client, license_key=issued.key, ua="WordPress/6.7.1; https://other.example.org"
+    ).json()
 
     assert "download_url" not in doc
     assert "not activated for this site" in doc["upgrade_notice"]

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 from apps.licenses.sites import site_from_user_agent
 from apps.updates import hotcache, metrics
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 _WP_USER_AGENT = re.compile(r"^WordPress/([0-9][0-9A-Za-z.\-]{0,30})")
 MAX_PARAM = 2000
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def api_error(code: str, message: str, status: int, **headers: str) -> JsonResponse:
@@ -109,7 +110,7 @@ def database_guard(message: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 return view(request, *args, **kwargs)
             except DatabaseError:
@@ -138,7 +139,7 @@ def allow(*methods: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in allowed:
                 return api_error(
                     "method_not_allowed",

@@ -190,7 +190,7 @@ def _license_answer(result: licensing.LicenseResult) -> JsonResponse:
                 "license": license_summary(result.state),
             }
         )
-    body = {"code": result.code, "message": result.message}
+    body: dict[str, Any] = {"code": result.code, "message": result.message}
     if result.state is not None and result.code not in ("missing", "item_name_mismatch"):
         body["license"] = license_summary(result.state)
     return JsonResponse(body, status=_STATUS_OF_CODE.get(result.code, 400))

@@ -1,0 +1,14 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from apps.updates.stats import stats_rollup
+
+
+@shared_task
+def install_stats_rollup() -> int:
+    """Roll up yesterday's install statistics and today's so far (UTC; run by beat)."""
+    today = timezone.now().date()
+    # Yesterday first: its last checks arrived after the previous run, and it is final now.
+    return stats_rollup(day=today - timedelta(days=1)) + stats_rollup(day=today)
