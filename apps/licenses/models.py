@@ -16,6 +16,13 @@ class Product(TimeStampedModel):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True, help_text="The plugin's folder name.")
+    edd_item_id = models.PositiveIntegerField(
+        "EDD item id",
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The download id plugins sold through EDD send as item_id; keeps them working.",
+    )
     description = models.TextField(blank=True)
     homepage = models.URLField(blank=True)
     author = models.CharField(max_length=200, blank=True)

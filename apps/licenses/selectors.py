@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.text import slugify
+
 from apps.licenses.keys import key_decrypt, key_hash
 from apps.licenses.models import License, Product
 from apps.licenses.state import (
@@ -24,6 +26,7 @@ __all__ = [
     "license_state_by_id",
     "license_state_check",
     "product_by_slug",
+    "product_for_edd",
 ]
 
 
@@ -59,6 +62,21 @@ def license_state_by_id(*, license_id: int) -> LicenseState | None:
     """Load the state of a license by id, or None."""
     license = License.objects.select_related("product", "customer").filter(pk=license_id).first()
     return license_state_of(license) if license is not None else None
+
+
+def product_for_edd(*, item_id: int | None, item_name: str) -> Product | None:
+    """Find the product an EDD client means: its EDD item id (or our id), else its name."""
+    products = Product.objects.filter(is_active=True)
+    if item_id:
+        return (
+            products.filter(edd_item_id=item_id).first()
+            or products.filter(pk=item_id, edd_item_id__isnull=True).first()
+        )
+    if item_name:
+        # EDD compares sanitize_title() of both names: lower case, punctuation to dashes.
+        wanted = slugify(item_name)
+        return next((p for p in products if slugify(p.name) == wanted), None)
+    return None
 
 
 def product_by_slug(*, slug: str) -> Product | None:

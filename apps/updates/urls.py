@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from apps.updates import views
-from apps.updates.api import downloads, native, puc
+from apps.updates.api import downloads, edd, native, puc
 
 app_name = "updates"
 
@@ -12,6 +12,7 @@ _FILE = r"(?P<filename>[a-z0-9][a-z0-9._\-]{0,150}\.zip)"
 urlpatterns = [
     path("", views.index, name="index"),
     path("puc/<slug:slug>/", puc.puc_metadata, name="puc"),
+    path("edd/", edd.edd_endpoint, name="edd"),
     path("v1/check", native.check, name="v1-check"),
     path("v1/licenses/activate", native.license_activate_view, name="v1-license-activate"),
     path("v1/licenses/deactivate", native.license_deactivate_view, name="v1-license-deactivate"),

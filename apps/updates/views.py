@@ -1,13 +1,23 @@
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
+
+from apps.updates.api.common import allow
 
 
-@require_safe
+@allow("GET")
 def index(request: HttpRequest) -> JsonResponse:
     """Describe the update API to a human or a client that lands on /updates/."""
     return JsonResponse(
         {
             "service": "depot-updates",
-            "api": {"health": "/healthz", "readiness": "/readyz", "metrics": "/metrics"},
+            "api": {
+                "puc": "/updates/puc/<slug>/",
+                "edd": "/updates/edd/?edd_action=get_version|check_license|…",
+                "check": "POST /updates/v1/check",
+                "licenses": "POST /updates/v1/licenses/{activate,deactivate,check}",
+                "openapi": "/updates/openapi.json",
+                "health": "/healthz",
+                "readiness": "/readyz",
+                "metrics": "/metrics",
+            },
         }
     )

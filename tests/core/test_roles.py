@@ -12,7 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from config.settings import roles
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED_OUTSIDE_UPDATES = {"healthz", "readyz", "metrics"}
+# "" is the updates host's root: EDD's updater posts edd_action there.
+ALLOWED_OUTSIDE_UPDATES = {"", "healthz", "readyz", "metrics"}
 
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "k9#Vq2!mZ7@xR4$wL8^pN3&tB6*yH1(cF5)jD0_gS-eA+uK=oI",

@@ -40,7 +40,7 @@ def _refuse(
 
 
 def _licensed(
-    key: str, product: Product | None, product_given: bool
+    key: str, product: Product | None, product_given: bool, mismatch_code: str | None
 ) -> tuple[LicenseState | None, LicenseResult | None]:
     if not key:
         return None, _refuse("missing", "Enter a license key.")
@@ -53,13 +53,13 @@ def _licensed(
     assert state is not None
     if product_given and product is None:
         return state, _refuse(
-            "invalid_item_id",
+            mismatch_code or "invalid_item_id",
             "This server does not sell the plugin that sent the request.",
             state=state,
         )
     if product is not None and state.product_id != product.pk:
         return state, _refuse(
-            "item_name_mismatch",
+            mismatch_code or "item_name_mismatch",
             f"This license key is for {state.product_name}, not {product.name}.",
             "item_name_mismatch",
             state,
@@ -74,9 +74,10 @@ def license_activation(
     product_given: bool,
     site_url: str | None,
     environment: str = "",
+    mismatch_code: str | None = None,
 ) -> LicenseResult:
     """Activate `key` on a site; EDD's error codes on refusal."""
-    state, refusal = _licensed(key, product, product_given)
+    state, refusal = _licensed(key, product, product_given, mismatch_code)
     if refusal is not None:
         metrics.license_actions.labels("activate", refusal.code).inc()
         return refusal
@@ -109,10 +110,15 @@ def license_activation(
 
 
 def license_deactivation(
-    *, key: str, product: Product | None, product_given: bool, site_url: str | None
+    *,
+    key: str,
+    product: Product | None,
+    product_given: bool,
+    site_url: str | None,
+    mismatch_code: str | None = None,
 ) -> LicenseResult:
     """Deactivate `key` on a site; `ok` is False when it was not active there."""
-    state, refusal = _licensed(key, product, product_given)
+    state, refusal = _licensed(key, product, product_given, mismatch_code)
     if refusal is not None:
         metrics.license_actions.labels("deactivate", refusal.code).inc()
         return refusal

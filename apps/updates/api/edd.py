@@ -1,0 +1,399 @@
+"""EDD Software Licensing's `edd_action` API, for plugins that ship EDD's updater.
+
+Served on /updates/edd/ and on the updates host's root. Everything EDD's clients rely on
+is kept (docs/api/compatibility.md): parameter names and where they are read from, status
+and error strings, field names and types, HTTP 200 with the outcome in the body, the
+PHP-serialized `sections`, `banners` and `icons`, and `checksum`. Where EDD would hand out
+a package link that fails at download time (expired, inactive), Depot sends an empty
+`package` and says why in `msg`, which EDD's updater shows as an update it cannot install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.licenses.models import Product
+from apps.licenses.selectors import (
+    LicenseState,
+    license_check,
+    license_key_digest,
+    license_state_by_hash,
+    product_for_edd,
+)
+from apps.updates import metrics, views
+from apps.updates.api import licensing
+from apps.updates.api.common import (
+    allow,
+    api_error,
+    base_url,
+    database_guard,
+    flag,
+    rate_limit,
+    site_url_of,
+    wp_version_of,
+)
+from apps.updates.checks import CheckInput, CheckOutcome, check_many
+from apps.updates.php import php_serialize
+
+ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
+MAX_PRODUCTS = 100
+_PRODUCT_PARAM = re.compile(r"^products\[([^\[\]]{0,100})\]\[([a-z_]{1,30})\]$")
+UNAVAILABLE = "The license server is temporarily unavailable. Please try again in a few minutes."
+
+
+# --- request parsing ----------------------------------------------------------------------
+
+
+def _params(request: HttpRequest) -> QueryDict:
+    """EDD reads everything from the query string when edd_action is there, else the body."""
+    return request.GET if "edd_action" in request.GET else request.POST
+
+
+def _text(params: Any, name: str) -> str:
+    value = params.get(name, "")
+    return value.strip()[:2000] if isinstance(value, str) else ""
+
+
+def _item_id(params: Any) -> int | None:
+    raw = _text(params, "item_id")
+    return int(raw) if raw.isdigit() and int(raw) > 0 and len(raw) < 10 else None
+
+
+def _item_name(params: Any) -> str:
+    name = _text(params, "item_name") or _text(params, "name")
+    # Shipped clients rawurlencode() the name inside a form body; EDD decodes it again.
+    from urllib.parse import unquote
+
+    name = unquote(name)
+    return "" if name == "0" else name
+
+
+def _product(params: Any) -> Product | None:
+    return product_for_edd(item_id=_item_id(params), item_name=_item_name(params))
+
+
+# --- response fields ----------------------------------------------------------------------
+
+
+def _php_json(value: Any) -> str:
+    # PHP's json_encode: ASCII with \uXXXX escapes and escaped slashes.
+    return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
+
+
+def _strlen(value: Any) -> int:
+    if value is False or value is None:
+        return 0
+    return len(str(value).encode())
+
+
+def edd_checksum(values: list[Any]) -> str:
+    """EDD's checksum: md5 of the JSON of the request values, longest first (stable sort)."""
+    ordered = sorted(values, key=_strlen, reverse=True)
+    return hashlib.md5(_php_json(ordered).encode(), usedforsecurity=False).hexdigest()
+
+
+def _expires(state: LicenseState) -> str:
+    return state.expires_at.strftime("%Y-%m-%d %H:%M:%S") if state.expires_at else "lifetime"
+
+
+def _license_fields(state: LicenseState) -> dict[str, Any]:
+    left = state.activations_left
+    return {
+        "license_limit": state.activation_limit,
+        "site_count": state.site_count,
+        "expires": _expires(state),
+        "activations_left": "unlimited" if left is None else left,
+        "payment_id": 0,
+        "customer_name": state.customer_name,
+        "customer_email": state.customer_email,
+        "price_id": state.price_id if state.price_id is not None else False,
+    }
+
+
+def _identity(params: Any, product: Product | None) -> dict[str, Any]:
+    item_id = _item_id(params)
+    return {
+        "item_id": item_id if item_id is not None else False,
+        "item_name": _item_name(params) or (product.name if product else ""),
+    }
+
+
+# --- license actions ----------------------------------------------------------------------
+
+
+def _mismatch_code(params: Any) -> str:
+    """EDD names the identifier that did not match: item_id if sent, else item_name."""
+    return "invalid_item_id" if _item_id(params) else "item_name_mismatch"
+
+
+def _activate(request: HttpRequest, params: Any) -> HttpResponse:
+    limited = rate_limit(request, "activate", fail_open=False)
+    if limited is not None:
+        return limited
+    key = _text(params, "license")
+    url = _text(params, "url")
+    environment = _text(params, "environment") or "production"
+    product = _product(params)
+    values = [_item_name(params) or False, key, url, _item_id(params) or False, environment]
+    checksum = edd_checksum(values)
+    result = licensing.license_activation(
+        key=key,
+        product=product,
+        product_given=True,
+        mismatch_code=_mismatch_code(params),
+        site_url=site_url_of(request, url),
+        environment=environment[:20],
+    )
+    body: dict[str, Any] = {"success": result.ok, "license": "valid" if result.ok else "invalid"}
+    body.update(_identity(params, product))
+    if not result.ok:
+        body["error"] = result.code
+        if result.code == "no_activations_left" and result.state is not None:
+            body["max_sites"] = result.state.activation_limit
+    if result.state is not None:
+        body.update(_license_fields(result.state))
+        if result.ok and result.site in result.state.staging_sites:
+            body["is_local"] = True
+    body["checksum"] = checksum
+    if not result.ok:
+        body["msg"] = result.message
+    return JsonResponse(body)
+
+
+def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
+    limited = rate_limit(request, "deactivate", fail_open=False)
+    if limited is not None:
+        return limited
+    key = _text(params, "license")
+    url = _text(params, "url")
+    product = _product(params)
+    environment = _text(params, "environment") or "production"
+    values = [_item_id(params) or False, _item_name(params) or False, key, url, environment]
+    checksum = edd_checksum(values)
+    result = licensing.license_deactivation(
+        key=key,
+        product=product,
+        product_given=True,
+        mismatch_code=_mismatch_code(params),
+        site_url=site_url_of(request, url),
+    )
+    body: dict[str, Any] = {
+        "success": result.ok,
+        "license": "deactivated" if result.ok else "failed",
+    }
+    body.update(_identity(params, product))
+    body["checksum"] = checksum
+    if result.state is not None and result.code != "missing":
+        state = result.state
+        # EDD's one quirk here: expires as a Unix timestamp, not a formatted date.
+        body["expires"] = int(state.expires_at.timestamp()) if state.expires_at else "lifetime"
+        body["payment_id"] = 0
+        body["customer_name"] = state.customer_name
+        body["customer_email"] = state.customer_email
+        body["price_id"] = state.price_id if state.price_id is not None else False
+    if not result.ok:
+        body["msg"] = result.message
+    return JsonResponse(body)
+
+
+def _check(request: HttpRequest, params: Any) -> HttpResponse:
+    limited = rate_limit(request, "check", fail_open=True)
+    if limited is not None:
+        return limited
+    key = _text(params, "license")
+    url = _text(params, "url")
+    product = _product(params)
+    checksum = edd_checksum([_item_id(params) or False, _item_name(params) or False, key, url])
+    identity = _identity(params, product)
+    state = license_state_by_hash(key_hash=license_key_digest(key)) if key else None
+    if state is None:
+        status, message = "invalid", "This license key is not valid. Check it in your account."
+    elif product is None:
+        status = _mismatch_code(params)
+        message = "This server does not sell the plugin that sent the request."
+    else:
+        check = license_check(key=key, product=product, site_url=site_url_of(request, url) or "")
+        status, message = check.status, check.message
+        if status == "item_name_mismatch":
+            status = _mismatch_code(params)
+    metrics.license_actions.labels("check", status).inc()
+    body: dict[str, Any] = {"success": status != "invalid", "license": status, **identity}
+    body["checksum"] = checksum
+    if state is not None and status != "invalid":
+        body.update(_license_fields(state))
+    body["msg"] = message
+    return JsonResponse(body)
+
+
+# --- get_version --------------------------------------------------------------------------
+
+_ERROR_SHAPE = {
+    "new_version": "",
+    "stable_version": "",
+    "sections": "",
+    "license_check": "",
+    "homepage": "",
+    "package": "",
+    "icons": [],
+    "banners": [],
+}
+
+
+def _version_error(message: str) -> dict[str, Any]:
+    # EDD's updater needs `sections` to be present to accept an answer at all.
+    return {**_ERROR_SHAPE, "msg": message}
+
+
+def _input(request: HttpRequest, params: Any, slug: str) -> CheckInput:
+    return CheckInput(
+        slug=slug,
+        key=_text(params, "license")[:200],
+        site_url=site_url_of(request, _text(params, "url")),
+        installed_version=_text(params, "version")[:50],
+        wp_version=_text(params, "wp_version")[:30] or wp_version_of(request),
+        php_version=_text(params, "php_version")[:30],
+        beta=flag(params.get("beta", "")),
+    )
+
+
+def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Answer get_version for each entry; the plugin is found by `slug` without a query.
+
+    Only a client whose folder name is not a product's slug costs a lookup by item_id or
+    item_name (EDD's own identifiers), and a second pass.
+    """
+    answers: dict[str, dict[str, Any]] = {}
+    pending = {name: _text(params, "slug")[:100] for name, params in entries.items()}
+    for attempt in (1, 2):
+        names = [name for name, slug in pending.items() if slug]
+        inputs = [_input(request, entries[name], pending[name]) for name in names]
+        outcomes = check_many(inputs, base_url=base_url(request)) if inputs else []
+        unresolved = {name for name in pending if not pending[name]}
+        for name, outcome in zip(names, outcomes, strict=True):
+            if outcome.product is None:
+                unresolved.add(name)
+                continue
+            answers[name] = _version_document(outcome, _text(entries[name], "slug"))
+            metrics.update_checks.labels(
+                "edd", "licensed" if outcome.package else "unlicensed"
+            ).inc()
+        pending = {}
+        for name in unresolved:
+            product = _product(entries[name]) if attempt == 1 else None
+            if product is not None:
+                pending[name] = product.slug
+                continue
+            metrics.update_checks.labels("edd", "unknown_product").inc()
+            params = entries[name]
+            named = _text(params, "slug") or _item_id(params) or _item_name(params)
+            answers[name] = _version_error(
+                "This server does not sell that plugin." if named else "No item provided"
+            )
+        if not pending:
+            break
+    return answers
+
+
+def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
+    product = outcome.product
+    assert product is not None
+    release = outcome.release
+    stable = outcome.latest_stable
+    if release is None:
+        # EDD 3.8: a site below a release's minimums is told its own version.
+        version = outcome.input.installed_version or (stable["version"] if stable else "")
+        shown = stable or {}
+    else:
+        version, shown = release["version"], release
+    icons = {k: v for k, v in (("1x", product["icons"]["1x"]), ("2x", product["icons"]["2x"])) if v}
+    document: dict[str, Any] = {
+        "new_version": version,
+        "stable_version": stable["version"] if stable else version,
+        "name": product["name"],
+        "slug": slug_sent or product["slug"],
+        "url": product["homepage"],
+        "last_updated": shown.get("published_at", ""),
+        "homepage": product["homepage"],
+        "package": outcome.package or "",
+        "download_link": outcome.package or "",
+        "sections": php_serialize(
+            {
+                "description": shown.get("description") or product["description"],
+                "installation": shown.get("installation", ""),
+                "changelog": shown.get("changelog", ""),
+            }
+        ),
+        "banners": php_serialize(
+            {"high": product["banners"]["high"], "low": product["banners"]["low"]}
+        ),
+        "icons": php_serialize(icons),
+        "requires": shown.get("requires_wp", ""),
+        "tested": shown.get("tested", ""),
+        "requires_php": shown.get("requires_php", ""),
+        "upgrade_notice": shown.get("upgrade_notice", ""),
+    }
+    if not outcome.package:
+        document["msg"] = outcome.notice or outcome.license.message
+    return document
+
+
+def _products(params: QueryDict) -> dict[str, dict[str, str]]:
+    entries: dict[str, dict[str, str]] = {}
+    for name, value in params.items():
+        match = _PRODUCT_PARAM.match(name)
+        if match and isinstance(value, str):
+            entries.setdefault(match.group(1), {})[match.group(2)] = value
+    return entries
+
+
+def _get_versions(request: HttpRequest, params: QueryDict) -> HttpResponse:
+    entries = _products(params)
+    if not entries:
+        return JsonResponse({"msg": "No item provided"})
+    if len(entries) > MAX_PRODUCTS:
+        return JsonResponse(_version_error(f"At most {MAX_PRODUCTS} products per request."))
+    answers = _versions(request, entries)
+    return JsonResponse({name: answers[name] for name in entries})
+
+
+# --- the endpoint -------------------------------------------------------------------------
+
+
+@csrf_exempt
+@allow("GET", "POST")
+@database_guard(UNAVAILABLE)
+def edd_endpoint(request: HttpRequest) -> HttpResponse:
+    """Dispatch `edd_action` as EDD Software Licensing does, HTTP 200 with the outcome."""
+    params = _params(request)
+    action = _text(params, "edd_action").lower()
+    if action == "get_version":
+        if any(name.startswith("products[") for name in params):
+            return _get_versions(request, params)
+        return JsonResponse(_versions(request, {"": params})[""])
+    if action == "activate_license":
+        return _activate(request, params)
+    if action == "deactivate_license":
+        return _deactivate(request, params)
+    if action == "check_license":
+        return _check(request, params)
+    return api_error(
+        "unknown_action",
+        f"edd_action must be one of {', '.join(ACTIONS)}.",
+        400,
+    )
+
+
+@csrf_exempt
+@allow("GET", "POST")
+def updates_root(request: HttpRequest) -> HttpResponseBase:
+    """The updates host's root: EDD's API when edd_action is sent, else the service index."""
+    if "edd_action" in request.GET or "edd_action" in request.POST:
+        return edd_endpoint(request)
+    return views.index(request)
