@@ -374,7 +374,7 @@ def edd_endpoint(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     action = _text(params, "edd_action").lower()
     if action == "get_version":
-        if any(name.startswith("products[") for name in params):
+        if any(name == "products" or name.startswith("products[") for name in params):
             return _get_versions(request, params)
         return JsonResponse(_versions(request, {"": params})[""])
     if action == "activate_license":
