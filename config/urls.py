@@ -8,6 +8,7 @@ from django.urls import URLPattern, URLResolver, include, path
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("updates/", include("apps.updates.urls")),
+    path("vendor/api/v1/", include("apps.updates.urls_vendor")),
     path("", include("apps.core.urls")),
     path("", include("apps.store.urls")),
 ]

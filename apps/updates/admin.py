@@ -1,11 +1,162 @@
-from django.contrib import admin
+from typing import Any
 
-from apps.updates.models import Release
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.core.errors import DomainError
+from apps.licenses.models import Product
+from apps.updates import services
+from apps.updates.models import PublishToken, Release
+from apps.updates.zip_read import MAX_ZIP_BYTES
+
+EDITABLE_RELEASE_FIELDS = ("channel", "rollout_percent", "is_published")
+RELEASE_DETAIL_FIELDS = (
+    "product",
+    "version",
+    *EDITABLE_RELEASE_FIELDS,
+    "published_at",
+    "zip_file",
+    "sha384",
+    "size",
+    "requires_wp",
+    "requires_php",
+    "tested_up_to",
+    "description",
+    "installation",
+    "changelog",
+    "upgrade_notice",
+    "created_at",
+)
+
+
+class ReleaseUploadForm(forms.ModelForm):
+    """Publish a release from its zip: everything else is read from the plugin inside."""
+
+    zip = forms.FileField(
+        label="Plugin zip",
+        help_text="The zip WordPress installs: one folder named after the plugin's slug.",
+    )
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.all(),
+        required=False,
+        help_text="Leave empty to use the product whose slug is the zip's folder name.",
+    )
+    rollout_percent = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        initial=100,
+        help_text="Share of licensed sites offered this release; each site's bucket is stable.",
+    )
+
+    class Meta:
+        model = Release
+        fields = ["zip", "product", "channel", "rollout_percent"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        upload = cleaned["zip"]
+        if upload.size > MAX_ZIP_BYTES:
+            self.add_error("zip", f"The zip is larger than {MAX_ZIP_BYTES // 2**20} MB.")
+            return cleaned
+        # Published here rather than in save_model() so that a refused zip becomes an error
+        # on this field; the admin's transaction still wraps it, and the service refuses
+        # before anything reaches storage.
+        try:
+            release = services.release_publish_zip(
+                zip_content=upload.read(),
+                product=cleaned.get("product"),
+                channel=cleaned["channel"],
+                rollout_percent=cleaned["rollout_percent"],
+            )
+        except DomainError as exc:
+            self.add_error("zip", exc.message)
+            return cleaned
+        self.instance = release
+        cleaned["product"] = release.product
+        return cleaned
 
 
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
-    list_display = ["product", "version", "channel", "is_published", "published_at"]
+    list_display = [
+        "product",
+        "version",
+        "channel",
+        "rollout_percent",
+        "is_published",
+        "published_at",
+    ]
     list_filter = ["channel", "is_published", "product"]
     search_fields = ["product__name", "product__slug", "version"]
-    readonly_fields = ["published_at", "created_at"]
+    list_select_related = ["product"]
+
+    def get_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("zip", "product", "channel", "rollout_percent")
+        return RELEASE_DETAIL_FIELDS
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Release | None = None
+    ) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return tuple(f for f in RELEASE_DETAIL_FIELDS if f not in EDITABLE_RELEASE_FIELDS)
+
+    def get_form(
+        self, request: HttpRequest, obj: Release | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = ReleaseUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Release, form: Any, change: bool) -> None:
+        if not change:
+            return  # ReleaseUploadForm published it through release_publish_zip
+        services.release_update(
+            release=obj,
+            channel=form.cleaned_data["channel"],
+            rollout_percent=form.cleaned_data["rollout_percent"],
+            is_published=form.cleaned_data["is_published"],
+        )
+
+
+@admin.register(PublishToken)
+class PublishTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "token_hint", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "token_hint"]
+    filter_horizontal = ["products"]
+    readonly_fields = ["token_hint", "created_at", "last_used_at"]
+
+    def get_fields(self, request: HttpRequest, obj: PublishToken | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("name", "products")
+        return ("name", "products", "is_active", "token_hint", "created_at", "last_used_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PublishToken]:
+        return super().get_queryset(request).prefetch_related("products")
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        if change:
+            return super().save_form(request, form, change)
+        token, secret = services.publish_token_create(
+            name=form.cleaned_data["name"], products=list(form.cleaned_data["products"])
+        )
+        # Only the hash is kept, so this message is the one time anyone sees the token.
+        messages.warning(
+            request,
+            f"Copy the token for “{token.name}” now; it is not shown again: {secret}",
+        )
+        return token
+
+    def save_model(self, request: HttpRequest, obj: PublishToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)

@@ -160,12 +160,11 @@ def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | No
 def _license(key_hash: str, raw: str | None, cache_up: bool) -> LicenseState | None:
     if cache_up and raw == hotcache.NEGATIVE:
         return None
-    if cache_up and raw not in (None, hotcache.TOMBSTONE):
-        assert raw is not None
+    if cache_up and raw is not None and not hotcache.is_tombstone(raw):
         return LicenseState.from_json(raw)
     state = license_state_by_hash(key_hash=key_hash)
-    if cache_up and raw is None:
-        hotcache.license_put(key_hash, state.to_json() if state is not None else None)
+    if cache_up:
+        hotcache.license_put(key_hash, state.to_json() if state else None, seen=raw)
     return state
 
 

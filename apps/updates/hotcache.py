@@ -8,8 +8,11 @@ Three kinds of entries, all JSON under the ``depot:upd:`` prefix:
 - ``meta:<slug>:<gen>``: the product's metadata snapshot for that generation. Each process
   also keeps snapshots in memory by (slug, gen), so a warm check reads only the token.
 - ``lic:<key hash>``: a license's state (apps.licenses.selectors.LicenseState), ``"0"``
-  for an unknown key (cached negatively), or ``"-"``: a tombstone written on every change,
-  which keeps a reader that loaded the old state before the change from caching it again.
+  for an unknown key (cached negatively), or a tombstone ``"-<token>"`` written after every
+  change. A reader that found nothing caches what it read only if nothing is there yet (SET
+  NX), so a reader that loaded the old state before the change cannot store it over the
+  tombstone; a reader that found a tombstone read the database after the change and swaps
+  its state in only if that same tombstone is still there (compare-and-set).
 
 A warm check sends one pipeline: MGET of the generations and license states it needs,
 plus the install-statistics counters. With Redis unreachable the caller falls back to the
@@ -38,11 +41,18 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "depot:upd:"
 NEGATIVE = "0"
-TOMBSTONE = "-"
+TOMBSTONE_PREFIX = "-"
 META_TTL = 24 * 3600
 LICENSE_TTL = 24 * 3600
 NEGATIVE_TTL = 10 * 60
-TOMBSTONE_TTL = 30
+TOMBSTONE_TTL = LICENSE_TTL
+# Replace KEYS[1] with ARGV[2] (for ARGV[3] seconds) only if it still holds ARGV[1].
+_SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return 0
+"""
 BREAKER_SECONDS = 5.0
 LOCAL_SNAPSHOTS = 256
 # Without Redis there is no generation to compare against: hold snapshots this long.
@@ -110,6 +120,14 @@ class _RedisStore:
         except RedisError as exc:
             raise self._failed(exc) from exc
 
+    def swap(self, key: str, expected: str, value: str, ttl: int) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self._client().eval(_SWAP, 1, key, expected, value, ttl))
+        except RedisError as exc:
+            raise self._failed(exc) from exc
+
     def hit(self, key: str, window: int) -> tuple[int, int]:
         """Count one request in a fixed window; return (requests so far, seconds left)."""
         from redis.exceptions import RedisError
@@ -143,6 +161,13 @@ class _DjangoCacheStore:
     def set(self, key: str, value: str, ttl: int | None, *, only_new: bool = False) -> bool:
         if only_new:
             return bool(caches["default"].add(key, value, ttl))
+        caches["default"].set(key, value, ttl)
+        return True
+
+    def swap(self, key: str, expected: str, value: str, ttl: int) -> bool:
+        # One process, one thread per request: good enough for the embedded default.
+        if caches["default"].get(key) != expected:
+            return False
         caches["default"].set(key, value, ttl)
         return True
 
@@ -262,19 +287,27 @@ def metadata_bump_on_commit(slug: str) -> None:
 # --- license state ----------------------------------------------------------------------
 
 
-def license_put(key_hash: str, state_json: str | None) -> None:
-    """Cache a state loaded from the database (or None: unknown key), unless it just changed.
+def is_tombstone(raw: str | None) -> bool:
+    return raw is not None and raw.startswith(TOMBSTONE_PREFIX)
 
-    SET NX: a tombstone written by a change since our read wins over our stale copy.
+
+def license_put(key_hash: str, state_json: str | None, *, seen: str | None = None) -> None:
+    """Cache a state loaded from the database (None: unknown key) after reading `seen`.
+
+    `seen` is what the cache held before the read: nothing (SET NX, so a change's tombstone
+    written since wins) or a tombstone (replaced only if it is still the same one).
     """
     value, ttl = (NEGATIVE, NEGATIVE_TTL) if state_json is None else (state_json, LICENSE_TTL)
     with contextlib.suppress(Unavailable):
-        store().set(license_key(key_hash), value, ttl, only_new=True)
+        if seen is None:
+            store().set(license_key(key_hash), value, ttl, only_new=True)
+        elif is_tombstone(seen):
+            store().swap(license_key(key_hash), seen, value, ttl)
 
 
 def license_forget(key_hash: str) -> None:
-    """Drop a license's cached state after a change, leaving a short-lived tombstone."""
-    store().set(license_key(key_hash), TOMBSTONE, TOMBSTONE_TTL)
+    """Mark a license's cached state as changed with a fresh tombstone (after commit)."""
+    store().set(license_key(key_hash), TOMBSTONE_PREFIX + secrets.token_hex(6), TOMBSTONE_TTL)
 
 
 # --- rate limits ------------------------------------------------------------------------

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, DomainError
 from apps.core.events import publish_durable
 from apps.licenses.models import Product
+from apps.licenses.services import product_upsert
 from apps.updates import hotcache
 from apps.updates.events import ReleasePublished
-from apps.updates.models import Release
+from apps.updates.models import PublishToken, Release
+from apps.updates.selectors import publish_token_hash
+from apps.updates.zip_read import PluginPackage, plugin_zip_read
 
 
 @transaction.atomic
@@ -87,3 +91,172 @@ def release_update(
     release.save()
     hotcache.metadata_bump_on_commit(release.product.slug)
     return release
+
+
+# Prefixed so secret scanners (GitHub, GitLab) can recognise a leaked token.
+PUBLISH_TOKEN_PREFIX = "dpt_"  # noqa: S105 (a public prefix, not a secret)
+
+
+class ProductNotAllowed(DomainError):
+    """A publish token used for a product it was not given."""
+
+    code = "product_not_allowed"
+    status = 403
+
+
+@transaction.atomic
+def release_publish_zip(
+    *,
+    zip_content: bytes,
+    product: Product | None = None,
+    channel: str = Release.Channel.STABLE,
+    rollout_percent: int = 100,
+    create_product: bool = False,
+) -> Release:
+    """Publish a plugin zip with the version, requirements and readme sections it declares.
+
+    Without `product`, the zip's folder names it; `create_product` creates a missing one
+    from the plugin header. Raises ZipRejected, Conflict (``release_exists``) or DomainError
+    (``unknown_product``) before anything is stored.
+    """
+    _release_options_check(channel=channel, rollout_percent=rollout_percent)
+    package = plugin_zip_read(zip_content, expected_slug=product.slug if product else None)
+    if product is None:
+        product = _product_for_package(package, create=create_product)
+    return _release_publish_package(
+        package, zip_content=zip_content, product=product, channel=channel, rollout=rollout_percent
+    )
+
+
+@transaction.atomic
+def release_publish_by_token(
+    *,
+    token: PublishToken,
+    zip_content: bytes,
+    product_slug: str | None = None,
+    channel: str = Release.Channel.STABLE,
+    rollout_percent: int = 100,
+) -> Release:
+    """Publish a zip from a build pipeline, to a product `token` may publish to.
+
+    Raises ProductNotAllowed (403) for another product, else as release_publish_zip.
+    """
+    _release_options_check(channel=channel, rollout_percent=rollout_percent)
+    product = None
+    if product_slug:
+        # Checked before the zip is read, so a token learns nothing from a zip it may not send.
+        product = Product.objects.filter(slug=product_slug).first()
+        if product is None:
+            raise _unknown_product(product_slug)
+        _token_allows_check(token, product)
+    package = plugin_zip_read(zip_content, expected_slug=product_slug or None)
+    if product is None:
+        product = _product_for_package(package, create=False)
+        _token_allows_check(token, product)
+    return _release_publish_package(
+        package, zip_content=zip_content, product=product, channel=channel, rollout=rollout_percent
+    )
+
+
+def _release_options_check(*, channel: str, rollout_percent: int) -> None:
+    if channel not in Release.Channel.values:
+        raise DomainError(
+            f"Unknown channel '{channel}'; use one of: {', '.join(Release.Channel.values)}.",
+            code="invalid_channel",
+        )
+    if not 1 <= rollout_percent <= 100:
+        raise DomainError(
+            f"A rollout of {rollout_percent}% is not possible; use a percentage from 1 to 100.",
+            code="invalid_rollout",
+        )
+
+
+def _unknown_product(slug: str) -> DomainError:
+    return DomainError(
+        f"No product has the slug '{slug}'. Create the product first, or choose the product "
+        "this zip belongs to.",
+        code="unknown_product",
+    )
+
+
+def _product_for_package(package: PluginPackage, *, create: bool) -> Product:
+    # Any product, active or not: a plugin withdrawn from sale still ships updates.
+    product = Product.objects.filter(slug=package.slug).first()
+    if product is not None:
+        return product
+    if not create:
+        raise _unknown_product(package.slug)
+    return product_upsert(
+        slug=package.slug,
+        name=package.name[:200],
+        description=package.summary,
+        author=package.author[:200],
+        author_homepage=_web_url(package.author_uri),
+        homepage=_web_url(package.plugin_uri),
+    )
+
+
+def _web_url(value: str) -> str:
+    # Headers are free text; only an http(s) URL that fits Product's URLField is kept.
+    return value if value.startswith(("https://", "http://")) and len(value) <= 200 else ""
+
+
+def _token_allows_check(token: PublishToken, product: Product) -> None:
+    allowed = list(token.products.order_by("slug").values_list("slug", flat=True))
+    if allowed and product.slug not in allowed:
+        raise ProductNotAllowed(
+            f"The token '{token.name}' may not publish {product.slug}; it may publish "
+            f"{', '.join(allowed)}. Ask an admin for a token that covers {product.slug}.",
+        )
+
+
+def _release_publish_package(
+    package: PluginPackage, *, zip_content: bytes, product: Product, channel: str, rollout: int
+) -> Release:
+    try:
+        with transaction.atomic():
+            return release_publish(
+                product=product,
+                version=package.version,
+                zip_content=zip_content,
+                channel=channel,
+                requires_wp=package.requires_wp,
+                requires_php=package.requires_php,
+                tested_up_to=package.tested_up_to,
+                description=package.description,
+                installation=package.installation,
+                changelog=package.changelog,
+                upgrade_notice=package.upgrade_notice,
+                rollout_percent=rollout,
+            )
+    except IntegrityError as exc:
+        # A concurrent upload of the same version won the unique (product, version).
+        raise Conflict(
+            f"{product.slug} {package.version} already exists.", code="release_exists"
+        ) from exc
+
+
+@transaction.atomic
+def publish_token_create(
+    *, name: str, products: list[Product] | None = None
+) -> tuple[PublishToken, str]:
+    """Create a publish token; return it and the secret, which is shown once and not stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise DomainError(
+            "Name the token after who uses it, e.g. 'GitHub Actions' (1 to 100 characters).",
+            code="invalid_name",
+        )
+    secret = PUBLISH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = PublishToken.objects.create(
+        name=name, token_hash=publish_token_hash(token=secret), token_hint=secret[-4:]
+    )
+    if products:
+        token.products.set(products)
+    return token, secret
+
+
+def publish_token_touch(*, token: PublishToken) -> None:
+    """Record that `token` was used just now."""
+    token.last_used_at = timezone.now()
+    PublishToken.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at)

@@ -84,7 +84,8 @@ def check(request: HttpRequest) -> HttpResponse:
         )
     if len(plugins) > MAX_PLUGINS:
         return api_error("invalid_request", f"At most {MAX_PLUGINS} plugins per check.", 400)
-    licenses = data.get("licenses") or {}
+    licenses = data.get("licenses")
+    licenses = {} if licenses is None else licenses
     if not isinstance(licenses, dict):
         return api_error("invalid_request", "'licenses' must map plugin files to keys.", 400)
     locale = data.get("locale", "")

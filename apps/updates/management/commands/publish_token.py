@@ -1,0 +1,49 @@
+"""Create a publish token for the vendor API and print it, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.core.errors import DomainError
+from apps.licenses.models import Product
+from apps.updates import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a token a build pipeline uses to publish releases through "
+        "POST /vendor/api/v1/releases. Prints the token on stdout; it is not stored."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True, help="who uses it, e.g. 'GitHub Actions'")
+        parser.add_argument(
+            "--product",
+            action="append",
+            default=[],
+            metavar="SLUG",
+            help="a product it may publish (repeat for several); none means every product",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slugs: list[str] = options["product"]
+        products = list(Product.objects.filter(slug__in=slugs))
+        missing = sorted(set(slugs) - {p.slug for p in products})
+        if missing:
+            known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
+            raise CommandError(
+                f"No product has the slug {', '.join(repr(s) for s in missing)}. "
+                f"Known products: {known or 'none yet'}."
+            )
+        try:
+            token, secret = services.publish_token_create(name=options["name"], products=products)
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        scope = ", ".join(sorted(p.slug for p in products)) or "every product"
+        self.stderr.write(
+            f"Created publish token '{token.name}' for {scope}. Store it now, e.g. as a CI "
+            "secret; it is not shown again."
+        )
+        self.stdout.write(secret)
