@@ -159,7 +159,7 @@ def test_seed_demo_run_twice_replaces_the_admin_password():
     assert _admin_login(first["username"], first["password"]) == 302
 
 
-def test_seed_demo_prints_where_to_go_and_how_to_check_health():
+def test_seed_demo_prints_where_to_go_and_an_update_check_that_works():
     # Given
     base_url = "https://depot.example.test"
     out = io.StringIO()
@@ -171,7 +171,14 @@ def test_seed_demo_prints_where_to_go_and_how_to_check_health():
     text = out.getvalue()
     assert f"{base_url}/" in text
     assert f"{base_url}/admin/" in text
-    assert re.search(rf"^\s*curl -s {re.escape(base_url)}/healthz$", text, re.MULTILINE)
+    assert re.search(rf"^\s*curl -s {re.escape(base_url)}/readyz$", text, re.MULTILINE)
+    # The printed update check works as printed: same User-Agent, same URL.
+    puc = re.search(r"curl -s -A '([^']+)' '([^']+/updates/puc/[^']+)'", text)
+    assert puc is not None
+    user_agent, url = puc.groups()
+    doc = Client().get(url.removeprefix(base_url), HTTP_USER_AGENT=user_agent).json()
+    assert doc["version"] == "2.4.1"
+    assert doc["download_url"].endswith("/formwell-2.4.1.zip")
     printed = re.search(r"user (\S+), password (\S+)\)", text)
     assert printed is not None
     username, password = printed.groups()

@@ -26,6 +26,7 @@ from apps.updates import services as update_services
 from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 
 DEMO_ORDER_NUMBER = "D-DEMO0001"
+DEMO_SITE = "https://demo-site.example.com/"
 TIERS = [
     # name, sites (0 = unlimited), term; prices per plugin below, in the same order
     ("Personal", 1, "year"),
@@ -128,14 +129,9 @@ class Command(BaseCommand):
                     changelog=plugin["changelog"],
                     update_uri=f"{base_url}/updates/",
                 )
-                latest = update_services.release_publish(
-                    product=product,
-                    version=spec.version,
-                    zip_content=plugin_zip_build(spec),
-                    requires_wp=spec.requires_wp,
-                    requires_php=spec.requires_php,
-                    tested_up_to=spec.tested_up_to,
-                    changelog=spec.changelog,
+                # Published the way a vendor publishes: metadata read from the zip itself.
+                latest = update_services.release_publish_zip(
+                    zip_content=plugin_zip_build(spec), product=product
                 )
             products.append((product, tiers, latest))
 
@@ -184,6 +180,8 @@ class Command(BaseCommand):
             )
         else:
             key = license_selectors.license_key_reveal(license=license)
+        # A demo WordPress site the license is active on, so update checks get a package.
+        license_services.license_activate(license_id=license.pk, site_url=DEMO_SITE)
 
         return {
             "products": [p.slug for p, _, _ in products],
@@ -203,11 +201,19 @@ class Command(BaseCommand):
                 "healthz": f"{base_url}/healthz",
                 "readyz": f"{base_url}/readyz",
                 "updates": f"{base_url}/updates/",
+                "puc": f"{base_url}/updates/puc/{product.slug}/?license_key={key}"
+                "&installed_version=1.0.0&php=8.2&locale=en_US",
+                "edd": f"{base_url}/updates/edd/",
+                "native": f"{base_url}/updates/v1/check",
             },
+            "site": DEMO_SITE,
         }
 
     def _print(self, s: dict[str, Any]) -> None:
         urls = s["urls"]
+        ua = f"WordPress/6.7.1; {s['site']}"
+        slug = s["license"]["product"]
+        plugin = f"{slug}/{slug}.php"
         lines = [
             "",
             "Depot demo data is ready.",
@@ -219,10 +225,17 @@ class Command(BaseCommand):
             f"{s['license']['sites']} sites)",
             f"  Plugins:   {', '.join(f'{k} {v}' for k, v in s['releases'].items())}",
             "",
-            "  Try:",
-            f"    curl -s {urls['healthz']}",
+            f"  Demo site: {s['site']} (the license is active there)",
+            "",
+            "  Try the update API (as the demo site's WordPress would call it):",
             f"    curl -s {urls['readyz']}",
-            f"    curl -s {urls['updates']}",
+            f"    curl -s -A '{ua}' '{urls['puc']}'",
+            f"    curl -s -A '{ua}' {urls['edd']} -d edd_action=get_version "
+            f"-d slug={s['license']['product']} -d license={s['license']['key']} -d version=1.0.0",
+            f"    curl -s -A '{ua}' {urls['native']} -H 'Content-Type: application/json' "
+            f"""-d '{{"plugins": {{"{plugin}": {{"Version": "1.0.0"}}}}, """
+            f""""licenses": {{"{plugin}": "{s["license"]["key"]}"}}}}'""",
+            "  The package URL in each answer downloads the zip; add .sig for its signature.",
             "",
         ]
         self.stdout.write("\n".join(lines))
