@@ -1,14 +1,16 @@
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.core.errors import DomainError
 from apps.licenses.models import Product
 from apps.updates import services
 from apps.updates.models import PublishToken, Release
+from apps.updates.signing import public_key_base64, signing_key_from_base64
 from apps.updates.zip_read import MAX_ZIP_BYTES
 
 EDITABLE_RELEASE_FIELDS = ("channel", "rollout_percent", "is_published")
@@ -93,6 +95,17 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_filter = ["channel", "is_published", "product"]
     search_fields = ["product__name", "product__slug", "version"]
     list_select_related = ["product"]
+    change_list_template = "admin/updates/release/change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Vendors add this key to wp_trusted_keys so WordPress verifies each package.
+        public_key = ""
+        if settings.DEPOT_SIGNING_KEY:
+            public_key = public_key_base64(signing_key_from_base64(settings.DEPOT_SIGNING_KEY))
+        context = {**(extra_context or {}), "signing_public_key": public_key}
+        return super().changelist_view(request, extra_context=context)
 
     def get_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple[str, ...]:
         if obj is None:

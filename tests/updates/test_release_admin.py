@@ -251,3 +251,24 @@ def test_a_token_created_in_the_admin_publishes_through_the_vendor_api(admin_cli
     # Then
     assert published.status_code == 201, published.content
     assert Release.objects.get().version == "2.6.0"
+
+
+def test_the_releases_page_shows_the_signing_public_key(admin_client, settings):
+    from apps.updates.signing import public_key_base64, signing_key_from_base64
+
+    expected = public_key_base64(signing_key_from_base64(settings.DEPOT_SIGNING_KEY))
+
+    page = admin_client.get("/admin/updates/release/")
+
+    assert page.status_code == 200
+    assert f'<code id="signing-public-key" style="user-select: all;">{expected}</code>' in (
+        page.content.decode()
+    )
+
+
+def test_without_a_signing_key_the_releases_page_says_packages_are_unsigned(admin_client, settings):
+    settings.DEPOT_SIGNING_KEY = ""
+
+    page = admin_client.get("/admin/updates/release/")
+
+    assert "Packages are not signed" in page.content.decode()
