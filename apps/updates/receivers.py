@@ -24,8 +24,14 @@ def on_license_changed(event: LicenseChanged) -> None:
     try:
         hotcache.license_forget(key_hash)
     except hotcache.Unavailable:
-        # The cached state expires within LICENSE_TTL; say so loudly meanwhile.
-        logger.error("could not drop the cached state of license %s", event.license_id)
+        # Redis is down now; a task retries until it is back, so a revoked license is not
+        # served from a stale cache for the rest of LICENSE_TTL.
+        from apps.updates.tasks import license_state_forget
+
+        try:
+            license_state_forget.delay(key_hash=key_hash)
+        except Exception:
+            logger.exception("could not drop the cached state of license %s", event.license_id)
 
 
 @subscriber(ProductChanged)

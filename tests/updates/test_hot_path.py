@@ -289,3 +289,27 @@ def test_license_endpoints_are_rate_limited_per_ip_with_retry_after(client, prod
     assert limited.json()["code"] == "rate_limited"
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert other_ip.status_code == 404
+
+
+def test_a_change_while_redis_is_down_is_dropped_from_the_cache_by_a_task(
+    client, release, issued, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Redis refuses the tombstone at change time; a (retrying) task writes it afterwards."""
+    assert "download_url" in _puc(client, issued.key).json()  # cached as valid
+    store = hotcache.store()
+    real_set = store.set
+    calls = {"n": 0}
+
+    def flaky_set(key, value, ttl, *, only_new=False):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the receiver's own attempt, right after commit
+            raise hotcache.Unavailable("redis down")
+        return real_set(key, value, ttl, only_new=only_new)
+
+    monkeypatch.setattr(store, "set", flaky_set)
+    with django_capture_on_commit_callbacks(execute=True):
+        license_revoke(license_id=issued.license.pk)
+    monkeypatch.setattr(store, "set", real_set)
+
+    assert calls["n"] == 2  # the receiver's, then the task's (run in-process here)
+    assert "download_url" not in _puc(client, issued.key).json()
