@@ -200,6 +200,9 @@ DEPOT_UPDATES_BASE_URL = env("DEPOT_UPDATES_BASE_URL", default="")
 # Where a customer renews or manages a license; named in refusals ("renew at …").
 DEPOT_ACCOUNT_URL = env("DEPOT_ACCOUNT_URL", default="")
 DEPOT_DOWNLOAD_TOKEN_HOURS = env.int("DEPOT_DOWNLOAD_TOKEN_HOURS", default=24)
+# How many reverse proxies (nginx, a load balancer) append to X-Forwarded-For before Django;
+# 0 trusts only the socket's address. Rate limits count per client address.
+DEPOT_TRUSTED_PROXIES = env.int("DEPOT_TRUSTED_PROXIES", default=0)
 # Requests per minute and IP on the license endpoints (activate, deactivate, check).
 DEPOT_LICENSE_RATE_LIMIT = env.int("DEPOT_LICENSE_RATE_LIMIT", default=30)
 

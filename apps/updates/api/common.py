@@ -71,7 +71,7 @@ def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address; behind DEPOT_TRUSTED_PROXIES proxies, from X-Forwarded-For."""
-    proxies: int = getattr(settings, "DEPOT_TRUSTED_PROXIES", 0)
+    proxies: int = settings.DEPOT_TRUSTED_PROXIES
     if proxies:
         hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
         hops = [h for h in hops if h]
