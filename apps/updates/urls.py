@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from apps.updates import views
-from apps.updates.api import downloads, edd, native, puc
+from apps.updates.api import downloads, edd, native, openapi_view, puc
 
 app_name = "updates"
 
@@ -11,6 +11,7 @@ _FILE = r"(?P<filename>[a-z0-9][a-z0-9._\-]{0,150}\.zip)"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("openapi.json", openapi_view.openapi, name="openapi"),
     path("puc/<slug:slug>/", puc.puc_metadata, name="puc"),
     path("edd/", edd.edd_endpoint, name="edd"),
     path("v1/check", native.check, name="v1-check"),
@@ -19,4 +20,6 @@ urlpatterns = [
     path("v1/licenses/check", native.license_check_view, name="v1-license-check"),
     re_path(rf"^download/{_TOKEN}/{_FILE}$", downloads.download, name="download"),
     re_path(rf"^download/{_TOKEN}/{_FILE}\.sig$", downloads.signature, name="download-signature"),
+    # Last: every other path under /updates/ answers JSON too (not Django's HTML 404).
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="not-found"),
 ]

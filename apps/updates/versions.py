@@ -23,7 +23,7 @@ def version_key(version: str) -> tuple[tuple[int, int], ...]:
     text = re.sub(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)", ".", text)
     parts: list[tuple[int, int]] = []
     for part in filter(None, text.split(".")):
-        if part.isdigit():
+        if part.isascii() and part.isdigit():  # int() refuses some Unicode digits ("²")
             parts.append((_NUMBER, int(part)))
         else:
             # An unknown word sorts below "dev", as in PHP.

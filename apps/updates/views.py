@@ -21,3 +21,11 @@ def index(request: HttpRequest) -> JsonResponse:
             },
         }
     )
+
+
+def not_found(request: HttpRequest, rest: str) -> JsonResponse:
+    """Answer any other path under /updates/ with a JSON 404, like every error here."""
+    return JsonResponse(
+        {"code": "not_found", "message": "There is no such endpoint; see /updates/openapi.json."},
+        status=404,
+    )

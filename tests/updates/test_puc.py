@@ -211,3 +211,10 @@ def test_puc_answers_only_get_and_head(client, release):
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_an_unknown_path_under_updates_is_a_json_404(client):
+    response = client.get("/updates/no/such/thing")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

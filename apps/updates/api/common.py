@@ -126,10 +126,15 @@ def json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     """Parse a JSON object body, or return the 400 to answer with."""
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return api_error("invalid_json", "The request body is not valid JSON.", 400)
     if not isinstance(data, dict):
         return api_error("invalid_json", "The request body must be a JSON object.", 400)
+    try:
+        # JSON may escape a lone surrogate ("\ud800"), which no database or cache can store.
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return api_error("invalid_json", "The request body contains invalid Unicode.", 400)
     return data
 
 

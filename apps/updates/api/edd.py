@@ -63,7 +63,7 @@ def _text(params: Any, name: str) -> str:
 
 def _item_id(params: Any) -> int | None:
     raw = _text(params, "item_id")
-    return int(raw) if raw.isdigit() and int(raw) > 0 and len(raw) < 10 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 and len(raw) < 10 else None
 
 
 def _item_name(params: Any) -> str:
