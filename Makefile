@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 UPDATES_PORT ?= 8001
 
-.PHONY: run test lint format worker beat run-updates migrate seed clean
+.PHONY: run test lint format worker beat run-updates migrate seed clean bench-updates
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ run-updates: $(STAMP)
 	. deploy/env/updates-local.sh && DJANGO_SETTINGS_MODULE=config.settings.updates \
 		GUNICORN_BIND=$(HOST):$(UPDATES_PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
 		$(VENV)/bin/gunicorn config.wsgi -c deploy/gunicorn/updates.conf.py
+
+# The update API under gunicorn and granian on MariaDB (database depot_bench, recreated) and
+# Redis (db 5, flushed), driven by wrk; prints figures, asserts none. bench/updates/README.md.
+bench-updates: $(STAMP)
+	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient
+	$(PIP) install --quiet --disable-pip-version-check -r requirements/bench.txt
+	@command -v wrk >/dev/null || { echo "depot: bench-updates needs wrk (apt-get install wrk)"; exit 1; }
+	$(PY) bench/updates/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .test-media .test-db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
