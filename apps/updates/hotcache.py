@@ -54,7 +54,11 @@ end
 return 0
 """
 BREAKER_SECONDS = 5.0
-LOCAL_SNAPSHOTS = 256
+LOCAL_SNAPSHOTS = 1024
+# A generation outlives any snapshot under it; when it expires the next check starts a new
+# one (a cold read), so slugs that are not ours (a native batch names every installed
+# plugin) do not leave keys behind for good.
+GEN_TTL = 2 * META_TTL
 # Without Redis there is no generation to compare against: hold snapshots this long.
 LOCAL_TTL_WITHOUT_REDIS = 5.0
 
@@ -241,7 +245,7 @@ def generation_ensure(slug: str) -> str:
     """Return the product's current generation, creating one if it has none (cold start)."""
     s = store()
     fresh = secrets.token_hex(8)
-    if s.set(gen_key(slug), fresh, None, only_new=True):
+    if s.set(gen_key(slug), fresh, GEN_TTL, only_new=True):
         return fresh
     current = s.get(gen_key(slug))
     return current or fresh
@@ -270,7 +274,7 @@ def metadata_put(slug: str, gen: str, snapshot: dict[str, Any] | None) -> None:
 def metadata_bump(slug: str) -> None:
     """Start a new generation for `slug`: the next check reads the database again."""
     try:
-        store().set(gen_key(slug), secrets.token_hex(8), None)
+        store().set(gen_key(slug), secrets.token_hex(8), GEN_TTL)
     except Unavailable:
         # The old generation stays; fall back to a short in-process life for snapshots.
         logger.error("could not bump the metadata generation of %s", slug)

@@ -156,17 +156,39 @@ def stats_writer(samples: Sequence[InstallSample], *, day: date) -> Callable[[An
         if not checks:
             return
         pipe.sadd(products_key(day), *checks)
-        pipe.expire(products_key(day), TTL_SECONDS)
+        _expire_once(pipe, products_key(day))
         for slug, count in checks.items():
             pipe.hincrby(checks_key(day), slug, count)
-        pipe.expire(checks_key(day), TTL_SECONDS)
+        _expire_once(pipe, checks_key(day))
         for slug, fingerprints in sites.items():
             pipe.pfadd(hll_key(day, slug), *fingerprints)
-            pipe.expire(hll_key(day, slug), TTL_SECONDS)
+            _expire_once(pipe, hll_key(day, slug))
             pipe.hset(sites_key(day, slug), mapping=fingerprints)
-            pipe.expire(sites_key(day, slug), TTL_SECONDS)
+            _expire_once(pipe, sites_key(day, slug))
 
     return write
+
+
+# Keys this process already gave their TTL: the day is in every key's name, so once a day per
+# key is enough, and it saves about half the commands of a check (measured in bench/updates:
+# 9 commands per PUC check, 4 of them EXPIREs). The roll-up sets the TTLs again, in case
+# Redis lost them (a restart) after this process had set them.
+_expiring: set[str] = set()
+_EXPIRING_MAX = 20_000
+
+
+def _expire_once(pipe: Any, key: str) -> None:
+    if key in _expiring:
+        return
+    if len(_expiring) >= _EXPIRING_MAX:
+        _expiring.clear()
+    _expiring.add(key)
+    pipe.expire(key, TTL_SECONDS)
+
+
+def expiring_forget() -> None:
+    """Forget which keys were given a TTL (tests flush Redis between cases)."""
+    _expiring.clear()
 
 
 # --- roll-up ------------------------------------------------------------------------------
@@ -264,6 +286,13 @@ def stats_rollup(*, day: date) -> int:
 
     client = get_redis_connection("default")
     slugs = sorted(_text(slug) for slug in client.smembers(products_key(day)))
+    # The writers set each key's TTL once per process; make sure a restart lost none.
+    safety = client.pipeline(transaction=False)
+    for key in [products_key(day), checks_key(day)] + [
+        k for slug in slugs for k in (hll_key(day, slug), sites_key(day, slug))
+    ]:
+        safety.expire(key, TTL_SECONDS, nx=True)
+    safety.execute()
     products = {product.slug.lower(): product for product in Product.objects.filter(slug__in=slugs)}
     rolled = 0
     for slug in slugs:

@@ -170,9 +170,10 @@ class Server:
         self.stop()
         raise SystemExit(f"{self.config.label()} did not answer /healthz; see {self.log_path}")
 
-    def cpu_seconds(self) -> float:
-        """CPU time of every process in the server's process group (reaped workers included)."""
-        ticks = 0
+    def cpu_by_pid(self) -> dict[int, float]:
+        """CPU seconds of each process in the server's process group (a reaped worker's time
+        is in its parent's cutime/cstime)."""
+        found = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -182,8 +183,9 @@ class Server:
                 continue
             fields = text[text.rindex(")") + 2 :].split()
             if int(fields[2]) == self.proc.pid:  # pgrp
-                ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        return ticks / os.sysconf("SC_CLK_TCK")
+                ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+                found[int(entry)] = ticks / os.sysconf("SC_CLK_TCK")
+        return found
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -403,6 +405,7 @@ class Row:
     sql_upper: float = 0.0
     redis_upper: float = 0.0
     others_pct: float = 0.0
+    busiest_pct: float = 0.0
     redis_cpu_us: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -474,7 +477,7 @@ def run_wrk(
     sql_before, redis_before = mysql_statements(cur), redis_commands_total(r)
     redis_pid = int(r.info("server")["process_id"])
     machine_before, redis_cpu_before = machine_busy_seconds(), process_cpu_seconds(redis_pid)
-    cpu_before = server.cpu_seconds()
+    pids_before = server.cpu_by_pid()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [
         "wrk",
@@ -490,7 +493,13 @@ def run_wrk(
     cmd += ["-s", str(script), f"http://127.0.0.1:{port}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = server.cpu_seconds() - cpu_before
+    pids_after = server.cpu_by_pid()
+    cpu = sum(pids_after.values()) - sum(pids_before.values())
+    # How evenly the workers shared the load: the busiest worker's share of the workers' CPU
+    # (with 2 workers, 50% is even; near 100% means one worker holds every connection).
+    workers = [
+        pids_after[pid] - pids_before.get(pid, 0.0) for pid in pids_after if pid != server.proc.pid
+    ]
     client_cpu = (usage_after.ru_utime + usage_after.ru_stime) - (
         usage_before.ru_utime + usage_before.ru_stime
     )
@@ -507,6 +516,7 @@ def run_wrk(
     cores = os.cpu_count() or 1
     summary["others_pct"] = max(0.0, machine - cpu - client_cpu - redis_cpu) / (wall * cores) * 100
     summary["redis_cpu"] = redis_cpu
+    summary["busiest_pct"] = max(workers) / sum(workers) * 100 if sum(workers) > 0 else 0.0
     return summary, cpu, client_cpu, sql, redis_cmds
 
 
@@ -565,6 +575,7 @@ def measure(
         sql_upper=max(sql, 0) / n,
         redis_upper=max(redis_cmds, 0) / n,
         others_pct=summary["others_pct"],
+        busiest_pct=summary["busiest_pct"],
         redis_cpu_us=summary["redis_cpu"] / n * 1e6,
         extra={k: summary[k] for k in ("connect", "read", "write", "status", "timeout")},
     )
@@ -686,7 +697,8 @@ def results_table(
 ) -> str:
     head = (
         f"{'scenario':<12} {'role':<7} {'server':<24} {'conn':<10} {'req/s':>6} "
-        f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6} {'srv µs/req':>10} {'others%':>7} "
+        f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6} {'srv µs/req':>10} {'top wrk%':>8} "
+        f"{'others%':>7} "
         f"{'SQL/req':>7} {'Redis rt':>8} {'xhealthz':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -699,7 +711,8 @@ def results_table(
         lines.append(
             f"{row.scenario:<12} {row.role:<7} {row.config:<24} {row.connection:<10} "
             f"{row.rps:>6.0f} {row.p50_ms:>6.1f} {row.p99_ms:>6.1f} {row.errors:>6} "
-            f"{row.server_cpu_us:>10.0f} {row.others_pct:>7.0f} {sql:>7} {trips:>8} {ratio:>8}"
+            f"{row.server_cpu_us:>10.0f} {row.busiest_pct:>8.0f} {row.others_pct:>7.0f} "
+            f"{sql:>7} {trips:>8} {ratio:>8}"
         )
     return "\n".join(lines)
 
@@ -715,15 +728,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--full",
-        default="",
-        help="configs to run every scenario on, comma-separated (default: the fastest "
-        "gunicorn config on the PUC check, and the fastest granian one if it is faster)",
+        default="sync-2,granian-2x1",
+        help="configs to run every scenario on, comma-separated; the first is the gunicorn "
+        "config deploy/gunicorn/updates.conf.py ships ('auto': the fastest gunicorn config "
+        "on the PUC check, plus the fastest granian one if it is faster)",
     )
     parser.add_argument(
         "--web",
         default="",
-        help="server config of the web role "
-        "(default: the same as --full, so the ratio compares settings only)",
+        help="server config of the web role (default: the first --full config, so that the "
+        "updates/web ratio compares settings only)",
     )
     parser.add_argument("--compare", default="puc", help="scenarios run on every config")
     parser.add_argument(
@@ -792,7 +806,8 @@ def main() -> None:
                         f"{row.rps:6.0f} req/s  p50 {row.p50_ms:5.1f}  p99 {row.p99_ms:6.1f} ms  "
                         f"errors {row.errors}  server {row.server_cpu_us:4.0f} µs/req  "
                         f"wrk {row.client_cpu_us:3.0f} µs/req  Redis {row.redis_cpu_us:3.0f} "
-                        f"µs/req  others {row.others_pct:2.0f}%",
+                        f"µs/req  busiest worker {row.busiest_pct:3.0f}%  "
+                        f"others {row.others_pct:2.0f}%",
                         flush=True,
                     )
                     result.append(row)
@@ -825,10 +840,10 @@ def main() -> None:
         top = max(quiet or candidates, key=lambda r: r.rps)
         return next(c for c in configs if c.label() == top.config)
 
-    # Every scenario on the fastest gunicorn config (what deploy/ ships) and, when it is
-    # faster still, on the fastest granian config; the web role on the gunicorn one, with the
-    # same workers and threads, so that the updates/web ratio compares settings only.
-    if args.full:
+    # Every scenario on the --full configs (by default what deploy/ ships for gunicorn, and
+    # granian); the web role on the first, with the same workers and threads, so that the
+    # updates/web ratio compares settings only.
+    if args.full != "auto":
         fulls = [CONFIGS[name] for name in args.full.split(",")]
     else:
         fulls = [c for c in (fastest(("gunicorn",)), fastest(("granian",))) if c is not None]
@@ -885,7 +900,8 @@ def main() -> None:
     report = [
         "== results ==",
         "errors: HTTP >= 400 plus socket errors; srv µs/req: CPU of the server's processes per "
-        "request; others%: CPU taken by other processes during the run (share of all cores); "
+        "request; top wrk%: the busiest worker's share of the workers' CPU (50 is even with 2 "
+        "workers); others%: CPU taken by other processes during the run (share of all cores); "
         "SQL/req and Redis rt: per warm request, counted in-process; xhealthz: req/s over "
         "/healthz on the same server and connection mode",
         results_table(rows, queries, baselines),
@@ -913,21 +929,28 @@ def main() -> None:
                 f"PUC check, updates/web on {full.label()}, {conn}: {upd.rps / web.rps:.2f}x "
                 f"req/s, {web.server_cpu_us / upd.server_cpu_us:.2f}x less server CPU per request"
             )
-    best_gunicorn = fastest(("gunicorn",))
-    if best_gunicorn is not None:
+    shown: list[ServerConfig] = []
+    for config in (full, fastest(("gunicorn",))):
+        if config is None or config.kind != "gunicorn" or config in shown:
+            continue
+        shown.append(config)
         row = next(
-            r
-            for r in rows
-            if r.config == best_gunicorn.label()
-            and r.scenario == "puc"
-            and r.connection == "keep-alive"
-            and r.role == "updates"
+            (
+                r
+                for r in rows
+                if r.config == config.label()
+                and r.role == "updates"
+                and r.scenario == "puc"
+                and r.connection == "keep-alive"
+            ),
+            None,
         )
-        report.append(
-            f"licensed PUC check (1,000 keys), {CONNECTIONS} keep-alive connections, best gunicorn "
-            f"config ({best_gunicorn.label()}): {row.rps:.0f} req/s, p99 {row.p99_ms:.1f} ms "
-            f"(the issue's target: >= 3,000 req/s, p99 < 30 ms)"
-        )
+        if row is not None:
+            report.append(
+                f"licensed PUC check (1,000 keys), {CONNECTIONS} keep-alive connections, "
+                f"{config.label()}: {row.rps:.0f} req/s, p99 {row.p99_ms:.1f} ms (the issue's "
+                "target under gunicorn: >= 3,000 req/s, p99 < 30 ms)"
+            )
     report += notes
     print("\n" + "\n".join(report))
     print(

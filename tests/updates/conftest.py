@@ -17,6 +17,7 @@ from apps.updates import hotcache
 from apps.updates.models import Release
 from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
+from apps.updates.stats import expiring_forget
 
 WP_UA = "WordPress/6.7.1; https://shop.example.com/"
 SITE = "https://shop.example.com/"
@@ -27,6 +28,7 @@ def fresh_hot_cache() -> Iterator[None]:
     """Each test starts with an empty cache: slugs repeat across tests, ids do not."""
     cache.clear()
     hotcache.store_reset()
+    expiring_forget()
     yield
     hotcache.store_reset()
 
