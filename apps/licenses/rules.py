@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from django.conf import settings
+
 from apps.core.errors import DomainError
 from apps.licenses.models import License
 
@@ -32,8 +34,9 @@ def license_refusal(license: LicenseLike, *, now: datetime | None = None) -> Lic
         return LicenseRefused("This license is disabled.", code="disabled")
     if license.is_expired(now=now):
         assert license.expires_at is not None
+        url = settings.DEPOT_ACCOUNT_URL
+        renew = f"Renew it at {url} to get updates." if url else "Renew it to get updates."
         return LicenseRefused(
-            f"This license expired on {license.expires_at:%B %-d, %Y}. Renew it to get updates.",
-            code="expired",
+            f"This license expired on {license.expires_at:%B %-d, %Y}. {renew}", code="expired"
         )
     return None

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License
@@ -111,11 +110,6 @@ class LicenseCheck:
         return self.status == "valid"
 
 
-def renewal_hint() -> str:
-    url = settings.DEPOT_ACCOUNT_URL
-    return f" Renew it at {url} to get updates." if url else " Renew it to get updates."
-
-
 def license_state_check(
     state: LicenseState | None,
     *,
@@ -137,10 +131,7 @@ def license_state_check(
         )
     refusal = license_refusal(state, now=now)
     if refusal is not None:
-        message = refusal.message
-        if refusal.code == "expired":
-            message = message.replace(" Renew it to get updates.", renewal_hint())
-        return LicenseCheck(refusal.code, message, state)
+        return LicenseCheck(refusal.code, refusal.message, state)
     if site_url is None:
         return LicenseCheck("valid", "This license is valid.", state)
     try:

@@ -14,7 +14,6 @@ from apps.licenses.selectors import (
     LicenseState,
     license_by_key,
     license_state_by_id,
-    license_state_check,
 )
 from apps.licenses.services import license_activate, license_deactivate
 from apps.licenses.sites import site_normalise
@@ -93,12 +92,9 @@ def license_activation(
         )
     except LicenseRefused as refused:
         metrics.license_actions.labels("activate", refused.code).inc()
-        message = (
-            license_state_check(state).message if refused.code == "expired" else refused.message
-        )
         return _refuse(
             refused.code,
-            message,
+            refused.message,
             refused.code if refused.code != "no_activations_left" else "valid",
             state,
         )
