@@ -118,7 +118,11 @@ def license_state_check(
     site_url: str | None = None,
     now: datetime | None = None,
 ) -> LicenseCheck:
-    """Evaluate a state for a product and site with EDD's statuses and a sentence for humans."""
+    """Evaluate a state for a product and site with EDD's statuses and a sentence for humans.
+
+    `site_url=None` checks the license alone; an empty one is a site that did not say which
+    it is, and cannot be matched to an activation.
+    """
     if state is None:
         return LicenseCheck(
             "invalid", "This license key is not valid. Check it in your account.", None
@@ -134,6 +138,12 @@ def license_state_check(
         return LicenseCheck(refusal.code, refusal.message, state)
     if site_url is None:
         return LicenseCheck("valid", "This license is valid.", state)
+    if not site_url.strip():
+        return LicenseCheck(
+            "site_inactive",
+            "This site did not say which site it is, so its license cannot be matched.",
+            state,
+        )
     try:
         site = site_normalise(site_url)
     except ValueError as exc:

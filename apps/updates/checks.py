@@ -224,12 +224,6 @@ def _outcome(
             product_name=snapshot["name"],
             site_url=item.site_url or "",
         )
-        if outcome.license.status == "site_inactive" and not site:
-            outcome.license = LicenseCheck(
-                "site_inactive",
-                "This site did not say which site it is, so its license cannot be matched.",
-                outcome.license.state,
-            )
     if release is None:
         outcome.notice = held_back
         return outcome

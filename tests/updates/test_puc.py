@@ -218,3 +218,12 @@ def test_an_unknown_path_under_updates_is_a_json_404(client):
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_a_check_that_names_no_site_is_told_so(client, release, issued):
+    doc = _puc(client, license_key=issued.key, ua="curl/8.5").json()
+
+    assert "download_url" not in doc
+    assert doc["upgrade_notice"] == (
+        "This site did not say which site it is, so its license cannot be matched."
+    )
