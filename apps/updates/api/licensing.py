@@ -1,18 +1,20 @@
-"""License activation, deactivation and check for both EDD and native clients.
+"""License activation and deactivation for both EDD and native clients.
 
-The outcome uses EDD's vocabulary (`error` codes and `license` statuses); each dialect
-renders it in its own shape.
+The outcome uses EDD's vocabulary (`error` codes, and `license` statuses on success); each
+dialect renders it in its own shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from apps.licenses.models import Product
 from apps.licenses.rules import LicenseRefused
 from apps.licenses.selectors import (
     LicenseState,
-    license_by_key,
+    license_key_digest,
+    license_state_by_hash,
     license_state_by_id,
 )
 from apps.licenses.services import license_activate, license_deactivate
@@ -22,7 +24,7 @@ from apps.updates import metrics
 
 @dataclass(frozen=True)
 class LicenseResult:
-    """`ok` and, when not, EDD's error code; `status` is the license's state afterwards."""
+    """`ok` and, when not, EDD's error code; on success `status` is the license's status."""
 
     ok: bool
     code: str
@@ -32,38 +34,59 @@ class LicenseResult:
     site: str = ""
 
 
-def _refuse(
-    code: str, message: str, status: str = "invalid", state: LicenseState | None = None
-) -> LicenseResult:
-    return LicenseResult(False, code, status, message, state)
+def _refuse(code: str, message: str, state: LicenseState | None = None) -> LicenseResult:
+    return LicenseResult(False, code, "invalid", message, state)
 
 
 def _licensed(
     key: str, product: Product | None, product_given: bool, mismatch_code: str | None
-) -> tuple[LicenseState | None, LicenseResult | None]:
+) -> LicenseState | LicenseResult:
+    """Load the key's state (one lookup), or the refusal: unknown key, another product."""
     if not key:
-        return None, _refuse("missing", "Enter a license key.")
-    license = license_by_key(key=key)
-    if license is None:
-        return None, _refuse(
-            "missing", "This license key does not exist. Check it in your account."
-        )
-    state = license_state_by_id(license_id=license.pk)
-    assert state is not None
+        return _refuse("missing", "Enter a license key.")
+    state = license_state_by_hash(key_hash=license_key_digest(key))
+    if state is None:
+        return _refuse("missing", "This license key does not exist. Check it in your account.")
     if product_given and product is None:
-        return state, _refuse(
+        return _refuse(
             mismatch_code or "invalid_item_id",
             "This server does not sell the plugin that sent the request.",
-            state=state,
-        )
-    if product is not None and state.product_id != product.pk:
-        return state, _refuse(
-            mismatch_code or "item_name_mismatch",
-            f"This license key is for {state.product_name}, not {product.name}.",
-            "item_name_mismatch",
             state,
         )
-    return state, None
+    if product is not None and state.product_id != product.pk:
+        return _refuse(
+            mismatch_code or "item_name_mismatch",
+            f"This license key is for {state.product_name}, not {product.name}.",
+            state,
+        )
+    return state
+
+
+def _change(
+    action: str,
+    change: Callable[[LicenseState, str], LicenseResult],
+    *,
+    key: str,
+    product: Product | None,
+    product_given: bool,
+    site_url: str | None,
+    mismatch_code: str | None,
+) -> LicenseResult:
+    """Check the key, product and site shared by activation and deactivation, then change."""
+    state = _licensed(key, product, product_given, mismatch_code)
+    if isinstance(state, LicenseResult):
+        result = state
+    elif not site_url:
+        result = _refuse("missing_url", f"The request did not say which site to {action}.", state)
+    else:
+        try:
+            result = change(state, site_url)
+        except LicenseRefused as refused:
+            result = _refuse(refused.code, refused.message, state)
+        except ValueError as exc:  # the site URL is not one
+            result = _refuse("invalid_url", str(exc), state)
+    metrics.license_actions.labels(action, "ok" if result.ok else result.code).inc()
+    return result
 
 
 def license_activation(
@@ -76,33 +99,24 @@ def license_activation(
     mismatch_code: str | None = None,
 ) -> LicenseResult:
     """Activate `key` on a site; EDD's error codes on refusal."""
-    state, refusal = _licensed(key, product, product_given, mismatch_code)
-    if refusal is not None:
-        metrics.license_actions.labels("activate", refusal.code).inc()
-        return refusal
-    assert state is not None
-    if not site_url:
-        return _refuse(
-            "missing_url", "The request did not say which site to activate.", state=state
+
+    def activate(state: LicenseState, url: str) -> LicenseResult:
+        activation = license_activate(
+            license_id=state.license_id, site_url=url, environment=environment or None
         )
-    try:
-        site = site_normalise(site_url)
-        license_activate(
-            license_id=state.license_id, site_url=site_url, environment=environment or None
-        )
-    except LicenseRefused as refused:
-        metrics.license_actions.labels("activate", refused.code).inc()
-        return _refuse(
-            refused.code,
-            refused.message,
-            refused.code if refused.code != "no_activations_left" else "valid",
-            state,
-        )
-    except ValueError as exc:
-        return _refuse("invalid_url", str(exc), state=state)
-    after = license_state_by_id(license_id=state.license_id)
-    metrics.license_actions.labels("activate", "ok").inc()
-    return LicenseResult(True, "", "valid", "This license is now active on this site.", after, site)
+        after = license_state_by_id(license_id=state.license_id)
+        message = "This license is now active on this site."
+        return LicenseResult(True, "", "valid", message, after, activation.site)
+
+    return _change(
+        "activate",
+        activate,
+        key=key,
+        product=product,
+        product_given=product_given,
+        site_url=site_url,
+        mismatch_code=mismatch_code,
+    )
 
 
 def license_deactivation(
@@ -114,31 +128,23 @@ def license_deactivation(
     mismatch_code: str | None = None,
 ) -> LicenseResult:
     """Deactivate `key` on a site; `ok` is False when it was not active there."""
-    state, refusal = _licensed(key, product, product_given, mismatch_code)
-    if refusal is not None:
-        metrics.license_actions.labels("deactivate", refusal.code).inc()
-        return refusal
-    assert state is not None
-    if not site_url:
-        return _refuse(
-            "missing_url", "The request did not say which site to deactivate.", state=state
-        )
-    try:
-        site = site_normalise(site_url)
-        was_active = license_deactivate(license_id=state.license_id, site_url=site_url)
-    except ValueError as exc:
-        return _refuse("invalid_url", str(exc), state=state)
-    after = license_state_by_id(license_id=state.license_id)
-    metrics.license_actions.labels("deactivate", "ok" if was_active else "not_active").inc()
-    if not was_active:
-        return LicenseResult(
-            False,
-            "site_inactive",
-            "site_inactive",
-            "This license was not active on this site.",
-            after,
-            site,
-        )
-    return LicenseResult(
-        True, "", "deactivated", "This license is no longer active on this site.", after, site
+
+    def deactivate(state: LicenseState, url: str) -> LicenseResult:
+        site = site_normalise(url)
+        was_active = license_deactivate(license_id=state.license_id, site_url=url)
+        after = license_state_by_id(license_id=state.license_id)
+        if not was_active:
+            message = "This license was not active on this site."
+            return LicenseResult(False, "site_inactive", "invalid", message, after, site)
+        message = "This license is no longer active on this site."
+        return LicenseResult(True, "", "deactivated", message, after, site)
+
+    return _change(
+        "deactivate",
+        deactivate,
+        key=key,
+        product=product,
+        product_given=product_given,
+        site_url=site_url,
+        mismatch_code=mismatch_code,
     )

@@ -197,24 +197,32 @@ def _license_answer(result: licensing.LicenseResult) -> JsonResponse:
     return JsonResponse(body, status=_STATUS_OF_CODE.get(result.code, 400))
 
 
+def _license_change(request: HttpRequest, action: str) -> HttpResponse:
+    parsed = _license_request(request, action, fail_open=False)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    data, product, given = parsed
+    change = (
+        licensing.license_activation if action == "activate" else licensing.license_deactivation
+    )
+    extra = {"environment": param(data, "environment")[:20]} if action == "activate" else {}
+    return _license_answer(
+        change(
+            key=param(data, "license_key"),
+            product=product,
+            product_given=given,
+            site_url=site_url_of(request, param(data, "site_url")),
+            **extra,
+        )
+    )
+
+
 @csrf_exempt
 @allow("POST")
 @database_guard(LICENSE_UNAVAILABLE)
 def license_activate_view(request: HttpRequest) -> HttpResponse:
     """Activate a license on the calling site."""
-    parsed = _license_request(request, "activate", fail_open=False)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    data, product, given = parsed
-    return _license_answer(
-        licensing.license_activation(
-            key=param(data, "license_key"),
-            product=product,
-            product_given=given,
-            site_url=site_url_of(request, param(data, "site_url")),
-            environment=param(data, "environment")[:20],
-        )
-    )
+    return _license_change(request, "activate")
 
 
 @csrf_exempt
@@ -222,18 +230,7 @@ def license_activate_view(request: HttpRequest) -> HttpResponse:
 @database_guard(LICENSE_UNAVAILABLE)
 def license_deactivate_view(request: HttpRequest) -> HttpResponse:
     """Deactivate a license on the calling site (its slot is freed)."""
-    parsed = _license_request(request, "deactivate", fail_open=False)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    data, product, given = parsed
-    return _license_answer(
-        licensing.license_deactivation(
-            key=param(data, "license_key"),
-            product=product,
-            product_given=given,
-            site_url=site_url_of(request, param(data, "site_url")),
-        )
-    )
+    return _license_change(request, "deactivate")
 
 
 @csrf_exempt
