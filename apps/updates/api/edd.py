@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
@@ -22,9 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.licenses.models import Product
 from apps.licenses.selectors import (
     LicenseState,
-    license_check,
     license_key_digest,
     license_state_by_hash,
+    license_state_check,
     product_for_edd,
 )
 from apps.updates import metrics, views
@@ -69,8 +70,6 @@ def _item_id(params: Any) -> int | None:
 def _item_name(params: Any) -> str:
     name = _text(params, "item_name") or _text(params, "name")
     # Shipped clients rawurlencode() the name inside a form body; EDD decodes it again.
-    from urllib.parse import unquote
-
     name = unquote(name)
     return "" if name == "0" else name
 
@@ -219,7 +218,12 @@ def _check(request: HttpRequest, params: Any) -> HttpResponse:
         status = _mismatch_code(params)
         message = "This server does not sell the plugin that sent the request."
     else:
-        check = license_check(key=key, product=product, site_url=site_url_of(request, url) or "")
+        check = license_state_check(
+            state,
+            product_id=product.pk,
+            product_name=product.name,
+            site_url=site_url_of(request, url) or "",
+        )
         status, message = check.status, check.message
         if status == "item_name_mismatch":
             status = _mismatch_code(params)
