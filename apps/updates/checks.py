@@ -80,14 +80,17 @@ def _php_minor(version: str) -> str:
 def release_choose(
     snapshot: dict[str, Any], *, beta: bool, wp: str, php: str, bucket: int
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
-    """Return (offered release, newest stable, why a newer one was held back)."""
-    newest_stable = None
+    """Return (offered release, newest stable, why a newer one was held back).
+
+    Releases are newest first: the first that suits the site's channel, WordPress and PHP
+    versions and rollout bucket is offered.
+    """
+    releases = snapshot["releases"]
+    newest_stable = next((r for r in releases if r["channel"] == "stable"), None)
     held_back = ""
-    for release in snapshot["releases"]:
+    for release in releases:
         if release["channel"] != "stable" and not beta:
             continue
-        if newest_stable is None and release["channel"] == "stable":
-            newest_stable = release
         if not version_at_least(wp, release["requires_wp"]):
             held_back = held_back or (
                 f"Version {release['version']} requires WordPress {release['requires_wp']} "
@@ -100,13 +103,8 @@ def release_choose(
                 f"or later; this site runs {_php_minor(php)}."
             )
             continue
-        if bucket >= release["rollout"]:
-            continue
-        if newest_stable is None:
-            newest_stable = next(
-                (r for r in snapshot["releases"] if r["channel"] == "stable"), None
-            )
-        return release, newest_stable, held_back
+        if bucket < release["rollout"]:
+            return release, newest_stable, held_back
     return None, newest_stable, held_back
 
 
