@@ -27,6 +27,7 @@ from apps.licenses.sites import site_normalise
 from apps.updates import hotcache
 from apps.updates.downloads import download_url
 from apps.updates.snapshots import product_snapshot_load
+from apps.updates.stats import InstallSample, stats_writer
 from apps.updates.versions import version_at_least, version_compare
 
 MISSING_KEY = "Enter your license key in the plugin's settings to receive updates."
@@ -118,8 +119,6 @@ def _site(site_url: str | None) -> str | None:
 
 
 def _stats(inputs: Sequence[CheckInput], sites: list[str | None]) -> Any:
-    from apps.updates.stats import InstallSample, stats_writer
-
     samples = [
         InstallSample(
             slug=item.slug,
