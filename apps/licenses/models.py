@@ -34,6 +34,13 @@ class Product(TimeStampedModel):
     icon_2x = models.URLField("icon 256x256", blank=True)
     icon_svg = models.URLField("icon SVG", blank=True)
     is_active = models.BooleanField(default=True)
+    # The newest stable release as the storefront shows it; apps.updates keeps these current
+    # when it publishes (the store may not read releases itself).
+    latest_version = models.CharField(max_length=50, blank=True, editable=False)
+    latest_changelog = models.TextField(blank=True, editable=False)
+    requires_wp = models.CharField(max_length=20, blank=True, editable=False)
+    tested_up_to = models.CharField(max_length=20, blank=True, editable=False)
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

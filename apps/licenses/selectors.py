@@ -100,3 +100,41 @@ def license_check(
         product_name=product.name if product is not None else "",
         site_url=site_url,
     )
+
+
+def license_of_customer(*, license_id: int, customer_id: int) -> License | None:
+    """Return the license with this id if it belongs to the customer, else None."""
+    return (
+        License.objects.select_related("product")
+        .filter(pk=license_id, customer_id=customer_id)
+        .first()
+    )
+
+
+def licenses_of_customer(*, customer_id: int) -> list[License]:
+    """Return the customer's licenses, newest first, with product and activations loaded."""
+    return list(
+        License.objects.select_related("product")
+        .prefetch_related("activations")
+        .filter(customer_id=customer_id)
+        .order_by("-created_at")
+    )
+
+
+def licenses_for_order_lines(*, order_line_ids: list[int]) -> dict[int, License]:
+    """Return the licenses issued for these order lines, by order line id."""
+    return {
+        license.order_line_id: license
+        for license in License.objects.select_related("product").filter(
+            order_line_id__in=order_line_ids
+        )
+        if license.order_line_id is not None
+    }
+
+
+def licenses_by_ids(*, license_ids: list[int]) -> dict[int, License]:
+    """Return the licenses with these ids, by id."""
+    return {
+        license.pk: license
+        for license in License.objects.select_related("product").filter(pk__in=license_ids)
+    }

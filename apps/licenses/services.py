@@ -171,6 +171,16 @@ def license_renew(*, license_id: int, days: int = 365) -> License:
 
 
 @transaction.atomic
+def license_expiry_set(*, license_id: int, expires_at: datetime | None) -> License:
+    """Set the expiry of `license` outright (a refunded renewal puts the old one back)."""
+    license = _locked(license_id)
+    license.expires_at = expires_at
+    license.save(update_fields=["expires_at", "updated_at"])
+    publish(LicenseChanged(license_id=license.pk))
+    return license
+
+
+@transaction.atomic
 def license_change_tier(
     *, license_id: int, activation_limit: int, price_id: int | None, lifetime: bool = False
 ) -> License:
@@ -206,6 +216,25 @@ def product_upsert(*, slug: str, name: str, description: str = "", **fields: str
     )
     publish(ProductChanged(product_id=product.pk, slug=product.slug))
     return product
+
+
+def product_release_note(
+    *,
+    product_id: int,
+    version: str,
+    changelog: str,
+    requires_wp: str,
+    tested_up_to: str,
+    released_at: datetime | None,
+) -> None:
+    """Record the newest stable release on the product, for the storefront's plugin page."""
+    Product.objects.filter(pk=product_id).update(
+        latest_version=version,
+        latest_changelog=changelog,
+        requires_wp=requires_wp,
+        tested_up_to=tested_up_to,
+        released_at=released_at,
+    )
 
 
 @transaction.atomic

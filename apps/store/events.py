@@ -11,3 +11,10 @@ class OrderPaid(Event):
 @dataclass(frozen=True)
 class OrderRefunded(Event):
     order_id: int
+
+
+@dataclass(frozen=True)
+class OrderFulfilled(Event):
+    """Every line of a paid order has its license (issued, renewed or upgraded)."""
+
+    order_id: int

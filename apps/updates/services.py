@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from apps.core.errors import Conflict, DomainError
 from apps.core.events import publish_durable
+from apps.licenses import services as license_services
 from apps.licenses.models import Product
 from apps.licenses.services import product_upsert
 from apps.updates import hotcache
 from apps.updates.events import ReleasePublished
 from apps.updates.models import PublishToken, Release
-from apps.updates.selectors import publish_token_hash
+from apps.updates.selectors import publish_token_hash, release_latest
 from apps.updates.zip_read import PluginPackage, plugin_zip_read
 
 
@@ -65,8 +66,22 @@ def release_publish(
     release.zip_file.save(f"{product.slug}-{version}.zip", ContentFile(zip_content), save=False)
     release.save()
     hotcache.metadata_bump_on_commit(product.slug)
+    _storefront_note(product)
     publish_durable(ReleasePublished(release_id=release.pk))
     return release
+
+
+def _storefront_note(product: Product) -> None:
+    """Tell the product which stable release the storefront shows."""
+    latest = release_latest(product=product, channel=Release.Channel.STABLE)
+    license_services.product_release_note(
+        product_id=product.pk,
+        version=latest.version if latest else "",
+        changelog=latest.changelog if latest else "",
+        requires_wp=latest.requires_wp if latest else "",
+        tested_up_to=latest.tested_up_to if latest else "",
+        released_at=latest.published_at if latest else None,
+    )
 
 
 @transaction.atomic
@@ -90,6 +105,7 @@ def release_update(
             release.published_at = timezone.now()
     release.save()
     hotcache.metadata_bump_on_commit(release.product.slug)
+    _storefront_note(release.product)
     return release
 
 

@@ -155,6 +155,10 @@ STORAGES: dict[str, Any] = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+LOGIN_URL = "store:login"
+LOGIN_REDIRECT_URL = "store:account"
+LOGOUT_REDIRECT_URL = "store:catalogue"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -167,6 +171,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# E-mail: the console on the embedded default; production.py switches to SMTP from the environment.
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
@@ -185,6 +190,14 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default="depot")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# A request that enqueues while the broker is down gives up within about a second; the
+# outbox sweeper sends the message later, so the customer is not kept waiting.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -208,6 +221,17 @@ DEPOT_LICENSE_RATE_LIMIT = env.int("DEPOT_LICENSE_RATE_LIMIT", default=30)
 
 DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
 DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
+# The store's public address, for links in e-mails sent by the worker (no request there).
+DEPOT_STORE_BASE_URL = env("DEPOT_STORE_BASE_URL", default="http://127.0.0.1:8000")
+# Percent off the tier's price when a customer renews a license before or after it expires.
+DEPOT_RENEWAL_DISCOUNT_PERCENT = env.int("DEPOT_RENEWAL_DISCOUNT_PERCENT", default=30)
+# Payment gateway of the checkout: "test" (card form with documented test numbers) or "stripe".
+DEPOT_PAYMENT_GATEWAY = env("DEPOT_PAYMENT_GATEWAY", default="test")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+# Seconds a webhook's signed timestamp may be old (Stripe's own libraries use 300).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 
 LOGGING = {
     "version": 1,
@@ -220,6 +244,7 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep_task", "schedule": 60.0},
+    "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep_task", "schedule": 15.0},
     "install-stats-rollup": {"task": "apps.updates.tasks.install_stats_rollup", "schedule": 600.0},
+    "pending-orders-expire": {"task": "apps.store.tasks.pending_orders_expire", "schedule": 3600.0},
 }

@@ -1,0 +1,10 @@
+"""The store's reactions to its own durable events: fulfil a paid order in a task."""
+
+from apps.core.events import subscriber
+from apps.store.events import OrderPaid
+from apps.store.tasks import order_fulfil
+
+
+@subscriber(OrderPaid)
+def on_order_paid(event: OrderPaid) -> None:
+    order_fulfil.delay(order_id=event.order_id)

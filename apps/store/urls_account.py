@@ -1,0 +1,48 @@
+"""The customer account: sign in and out, password reset, orders, licenses, renewals, upgrades."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from apps.store import account
+
+urlpatterns = [
+    path("", account.overview, name="account"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="store/account/login.html"),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="store/account/password_reset.html",
+            email_template_name="store/account/password_reset_email.txt",
+            subject_template_name="store/account/password_reset_subject.txt",
+            success_url=reverse_lazy("store:password-reset-done"),
+        ),
+        name="password-reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="store/account/password_reset_done.html"
+        ),
+        name="password-reset-done",
+    ),
+    path(
+        "password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="store/account/password_reset_confirm.html",
+            success_url=reverse_lazy("store:password-reset-complete"),
+        ),
+        name="password-reset-confirm",
+    ),
+    path(
+        "password/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="store/account/password_reset_complete.html"
+        ),
+        name="password-reset-complete",
+    ),
+]
