@@ -16,6 +16,10 @@ from django.core import signing
 from apps.core.errors import DomainError
 
 SALT = "depot.updates.download"
+# The "site" of a token made for the customer account's download page: no WordPress site is
+# involved, so the download checks the license alone. It cannot collide with a real site,
+# which site_normalise() always gives as a host name.
+ACCOUNT_SITE = "@account"
 
 
 class DownloadRefused(DomainError):
@@ -42,6 +46,20 @@ def download_url(
     """Return the package URL a site downloads from: ``…/updates/download/<token>/<file>``."""
     token = download_token_make(license_id=license_id, release_id=release_id, site=site)
     return f"{base_url}/updates/download/{token}/{slug}-{version}.zip"
+
+
+def account_download_url(
+    *, base_url: str, license_id: int, release_id: int, slug: str, version: str
+) -> str:
+    """Return a download URL for the customer account (or a receipt): license-checked, no site."""
+    return download_url(
+        base_url=base_url,
+        license_id=license_id,
+        release_id=release_id,
+        site=ACCOUNT_SITE,
+        slug=slug,
+        version=version,
+    )
 
 
 def download_token_read(token: str) -> DownloadGrant:
