@@ -166,29 +166,8 @@ class Worker:
         return self.logfile.read_text()
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[Worker]:
-    """Run a real Celery worker process on RabbitMQ against the test database.
-
-    Tasks enqueued while this fixture is active go to the broker (not run in-process); the
-    worker sees rows the test has committed (hence `transactional_db`).
-    """
-    if not REAL:
-        pytest.skip("needs RabbitMQ and MariaDB")
-    from django.db import connection
-
-    from config.celery_app import app
-
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    logfile = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DEPOT_TEST_SERVICES": "real",
-        "DEPOT_TEST_DB_NAME": connection.settings_dict["NAME"],
-        "CELERY_DEFAULT_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
+def _worker_start(*, queue: str, logfile: Path, db_name: str, env: dict[str, str]) -> Worker:
+    """Start one worker process consuming `queue`; return once it says it is ready."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -212,7 +191,15 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[Worker]:
             f"test-{uuid.uuid4().hex[:6]}@%h",
         ],
         cwd=ROOT,
-        env=env,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DEPOT_TEST_SERVICES": "real",
+            "DEPOT_TEST_DB_NAME": db_name,
+            "CELERY_DEFAULT_QUEUE": queue,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            **env,
+        },
     )
     deadline = time.monotonic() + 60
     while not (logfile.exists() and " ready." in logfile.read_text()):
@@ -221,16 +208,76 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[Worker]:
             log = logfile.read_text() if logfile.exists() else ""
             raise RuntimeError(f"celery worker did not start:\n{log}")
         time.sleep(0.2)
+    return Worker(process=process, logfile=logfile)
+
+
+def _worker_stop(worker: Worker) -> None:
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        try:
+            worker.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(timeout=10)
+
+
+class Workers:
+    """Start, kill and restart real worker processes within one test (see `celery_workers`)."""
+
+    def __init__(self, *, queue: str, db_name: str, tmp_path: Path) -> None:
+        self.queue = queue
+        self.db_name = db_name
+        self.tmp_path = tmp_path
+        self.started: list[Worker] = []
+
+    def start(self, **env: str) -> Worker:
+        logfile = self.tmp_path / f"worker-{len(self.started) + 1}.log"
+        worker = _worker_start(queue=self.queue, logfile=logfile, db_name=self.db_name, env=env)
+        self.started.append(worker)
+        return worker
+
+    def logs(self) -> str:
+        return "\n".join(worker.log() for worker in self.started if worker.logfile.exists())
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            _worker_stop(worker)
+
+
+@pytest.fixture
+def celery_workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
+    """Send tasks to RabbitMQ (not in-process) and let the test start real workers itself.
+
+    Until the test starts one, enqueued tasks wait in the broker: that is how a test shows
+    what happens before any task runs.
+    """
+    if not REAL:
+        pytest.skip("needs RabbitMQ and MariaDB")
+    from django.db import connection
+
+    from config.celery_app import app
+
+    workers = Workers(
+        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        db_name=connection.settings_dict["NAME"],
+        tmp_path=tmp_path,
+    )
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        yield Worker(process=process, logfile=logfile)
+        yield workers
     finally:
         app.conf.task_always_eager = eager
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        workers.stop_all()
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)  # type: ignore[attr-defined]
+            conn.default_channel.queue_delete(workers.queue)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def celery_worker(celery_workers: Workers) -> Worker:
+    """Run a real Celery worker process on RabbitMQ against the test database.
+
+    Tasks enqueued while this fixture is active go to the broker (not run in-process); the
+    worker sees rows the test has committed (hence `transactional_db`).
+    """
+    return celery_workers.start()

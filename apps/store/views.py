@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -155,10 +154,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         form.add_error(None, outcome.declined.message)
         return _checkout_page(request, form=form, cart=cart, status=402)
     if placed.new_account is not None:
-        # The account was made from this checkout's e-mail a moment ago: sign the buyer in,
-        # and show them where to set a password.
-        login(request, placed.new_account, backend="django.contrib.auth.backends.ModelBackend")
-        _remember(request, order)
+        # The account was made from this checkout's e-mail: the confirmation offers the link
+        # that sets its password (and signs in). Signing in here would rotate the session key
+        # under a double-submitted form's other requests, which would then fail.
         request.session[NEW_ACCOUNT_SESSION_KEY] = placed.new_account.pk
     if outcome.redirect_url:
         return HttpResponseRedirect(outcome.redirect_url, status=303)
