@@ -49,6 +49,15 @@ def tier_upsert(
     return tier
 
 
+def coupon_upsert(*, code: str, kind: str, value: int, usage_limit: int | None = None) -> Coupon:
+    """Create or update the coupon `code` (stored in capitals)."""
+    coupon, _ = Coupon.objects.update_or_create(
+        code=code.strip().upper(),
+        defaults={"kind": kind, "value": value, "usage_limit": usage_limit, "is_active": True},
+    )
+    return coupon
+
+
 @dataclass(frozen=True)
 class LineRequest:
     tier: PriceTier

@@ -27,6 +27,7 @@ from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 
 DEMO_ORDER_NUMBER = "D-DEMO0001"
 DEMO_SITE = "https://demo-site.example.com/"
+DEMO_COUPON = "LAUNCH20"
 TIERS = [
     # name, sites (0 = unlimited), term; prices per plugin below, in the same order
     ("Personal", 1, "year"),
@@ -151,6 +152,8 @@ class Command(BaseCommand):
         customer.set_password(customer_password)
         customer.save()
 
+        store_services.coupon_upsert(code=DEMO_COUPON, kind="percent", value=20)
+
         product, tiers, _ = products[0]
         business = tiers[1]
         order = store_selectors.order_by_number(number=DEMO_ORDER_NUMBER)
@@ -207,6 +210,7 @@ class Command(BaseCommand):
                 "native": f"{base_url}/updates/v1/check",
             },
             "site": DEMO_SITE,
+            "coupon": DEMO_COUPON,
         }
 
     def _print(self, s: dict[str, Any]) -> None:
@@ -226,6 +230,11 @@ class Command(BaseCommand):
             f"  Plugins:   {', '.join(f'{k} {v}' for k, v in s['releases'].items())}",
             "",
             f"  Demo site: {s['site']} (the license is active there)",
+            "",
+            "  Buy a plugin: open the store, add a tier to the cart, use coupon "
+            f"{s['coupon']} (20% off),",
+            "  and pay with the test card 4242 4242 4242 4242 (any future expiry, any CVC);",
+            "  4000 0000 0000 0002 is declined. The confirmation shows the key once it is issued.",
             "",
             "  Try the update API (as the demo site's WordPress would call it):",
             f"    curl -s {urls['readyz']}",
