@@ -1,11 +1,200 @@
-"""Views of the customer account (being written)."""
+"""The customer account: orders and licenses, sites, the key on request, renewals and upgrades.
 
+Signing in, out and resetting a password are Django's own views (see urls_account.py) with
+the two forms below. Every license page and action loads the license through the signed-in
+customer, so someone else's license id answers 404 whatever the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from apps.licenses import selectors as license_selectors
+from apps.licenses import services as license_services
+from apps.store import account_selectors
+from apps.store.account_selectors import LicensePage
+from apps.store.cart import Cart
+from apps.store.models import OrderLine
 
 
+class AccountLoginForm(AuthenticationForm):
+    """Sign in with the e-mail of the order (or a username, for staff)."""
+
+    username = forms.CharField(
+        label="E-mail", max_length=254, widget=forms.TextInput(attrs={"autofocus": True})
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That e-mail and password do not match an account. Never set a password? "
+            "Ask for a link to set one below."
+        ),
+    }
+
+    def clean_username(self) -> str:
+        return account_selectors.login_username(identifier=self.cleaned_data["username"])
+
+
+class AccountPasswordResetForm(PasswordResetForm):
+    """Django's reset form, which also reaches accounts made at checkout (no password yet)."""
+
+    def get_users(self, email: str) -> Iterable[User]:
+        # Django leaves out users without a usable password; here those are exactly the
+        # buyers whose account checkout created, and the e-mailed link is how they set one.
+        return account_selectors.users_for_password_reset(email=email)
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        # The store's name, not the host name Django would put in the e-mail.
+        context = {**context, "site_name": settings.DEPOT_SITE_NAME}
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            to_email,
+            html_email_template_name,
+        )
+
+
+class SiteForm(forms.Form):
+    site = forms.CharField(max_length=500)
+
+
+class TierForm(forms.Form):
+    tier = forms.IntegerField(min_value=1)
+
+
+def _customer_id(request: HttpRequest) -> int:
+    # Only called behind login_required: the user is a saved account.
+    assert isinstance(request.user, User)
+    return request.user.pk
+
+
+def _page_or_404(request: HttpRequest, license_id: int) -> LicensePage:
+    page = account_selectors.license_page(customer_id=_customer_id(request), license_id=license_id)
+    if page is None:
+        raise Http404("No such license in your account.")
+    return page
+
+
+def _license_page(request: HttpRequest, page: LicensePage, *, key: str = "") -> HttpResponse:
+    return render(
+        request,
+        "store/account/license.html",
+        {"page": page, "license": page.license, "key": key},
+    )
+
+
+@require_safe
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     """Show the customer's orders and licenses."""
-    return render(request, "store/account/overview.html", {})
+    overview = account_selectors.account_overview(customer_id=_customer_id(request))
+    return render(request, "store/account/overview.html", {"overview": overview})
+
+
+@require_safe
+@login_required
+def license_detail(request: HttpRequest, license_id: int) -> HttpResponse:
+    """Show one license: sites, expiry, renewal and upgrade offers; the key stays hidden."""
+    return _license_page(request, _page_or_404(request, license_id))
+
+
+@require_POST
+@never_cache
+@login_required
+def license_key(request: HttpRequest, license_id: int) -> HttpResponse:
+    """Show the license page with the full key (asked for by POST, so it is never in a URL)."""
+    page = _page_or_404(request, license_id)
+    return _license_page(
+        request, page, key=license_selectors.license_key_reveal(license=page.license)
+    )
+
+
+@require_POST
+@login_required
+def license_deactivate(request: HttpRequest, license_id: int) -> HttpResponse:
+    """Free the activation of one site of the customer's license."""
+    license = license_selectors.license_of_customer(
+        license_id=license_id, customer_id=_customer_id(request)
+    )
+    if license is None:
+        raise Http404("No such license in your account.")
+    form = SiteForm(request.POST)
+    site = form.cleaned_data["site"] if form.is_valid() else ""
+    try:
+        deactivated = bool(site) and license_services.license_deactivate(
+            license_id=license.pk, site_url=site
+        )
+    except ValueError:  # not a site address at all
+        deactivated = False
+    if deactivated:
+        messages.success(
+            request,
+            f"{site} was deactivated: it no longer receives updates, and its slot is free.",
+        )
+    else:
+        messages.error(request, "That site is not active on this license; nothing was changed.")
+    return redirect("store:license", license_id=license.pk)
+
+
+@require_POST
+@login_required
+def license_renew(request: HttpRequest, license_id: int) -> HttpResponse:
+    """Put a year's renewal of the license in the cart."""
+    page = _page_or_404(request, license_id)
+    if page.renewal is None:
+        messages.error(request, page.renewal_blocked)
+        return redirect("store:license", license_id=page.license.pk)
+    Cart(request.session).add(
+        tier_id=page.renewal.tier.pk, kind=OrderLine.Kind.RENEWAL, license_id=page.license.pk
+    )
+    messages.success(
+        request,
+        f"A renewal of {page.license.product.name} …{page.license.key_hint} is in your cart.",
+    )
+    return redirect("store:cart")
+
+
+@require_POST
+@login_required
+def license_upgrade(request: HttpRequest, license_id: int) -> HttpResponse:
+    """Put an upgrade of the license to a higher tier in the cart."""
+    page = _page_or_404(request, license_id)
+    form = TierForm(request.POST)
+    offer = page.upgrade_for(form.cleaned_data["tier"]) if form.is_valid() else None
+    if offer is None:
+        messages.error(
+            request,
+            page.upgrade_blocked or "That plan is not an upgrade of this license. Choose another.",
+        )
+        return redirect("store:license", license_id=page.license.pk)
+    Cart(request.session).add(
+        tier_id=offer.tier.pk, kind=OrderLine.Kind.UPGRADE, license_id=page.license.pk
+    )
+    messages.success(
+        request,
+        f"An upgrade of {page.license.product.name} …{page.license.key_hint} to "
+        f"{offer.tier.name} is in your cart.",
+    )
+    return redirect("store:cart")

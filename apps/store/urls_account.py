@@ -7,9 +7,22 @@ from apps.store import account
 
 urlpatterns = [
     path("", account.overview, name="account"),
+    path("licenses/<int:license_id>/", account.license_detail, name="license"),
+    path("licenses/<int:license_id>/key/", account.license_key, name="license-key"),
+    path(
+        "licenses/<int:license_id>/deactivate/",
+        account.license_deactivate,
+        name="license-deactivate",
+    ),
+    path("licenses/<int:license_id>/renew/", account.license_renew, name="license-renew"),
+    path("licenses/<int:license_id>/upgrade/", account.license_upgrade, name="license-upgrade"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="store/account/login.html"),
+        auth_views.LoginView.as_view(
+            template_name="store/account/login.html",
+            authentication_form=account.AccountLoginForm,
+            redirect_authenticated_user=True,
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -17,6 +30,7 @@ urlpatterns = [
         "password-reset/",
         auth_views.PasswordResetView.as_view(
             template_name="store/account/password_reset.html",
+            form_class=account.AccountPasswordResetForm,
             email_template_name="store/account/password_reset_email.txt",
             subject_template_name="store/account/password_reset_subject.txt",
             success_url=reverse_lazy("store:password-reset-done"),
@@ -35,6 +49,7 @@ urlpatterns = [
         auth_views.PasswordResetConfirmView.as_view(
             template_name="store/account/password_reset_confirm.html",
             success_url=reverse_lazy("store:password-reset-complete"),
+            post_reset_login=True,
         ),
         name="password-reset-confirm",
     ),

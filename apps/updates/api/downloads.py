@@ -11,7 +11,7 @@ from apps.licenses.selectors import license_state_by_id, license_state_check
 from apps.licenses.sites import site_from_user_agent, site_normalise
 from apps.updates import metrics
 from apps.updates.api.common import allow, api_error, database_guard
-from apps.updates.downloads import DownloadRefused, download_token_read
+from apps.updates.downloads import ACCOUNT_SITE, DownloadRefused, download_token_read
 from apps.updates.models import Release
 from apps.updates.signing import package_signature, signing_key_from_base64
 
@@ -29,9 +29,11 @@ def _refused(error: DownloadRefused) -> HttpResponse:
 def _release_for(request: HttpRequest, token: str, filename: str) -> Release:
     """Verify the token, the file name, the site and the license again; return the release."""
     grant = download_token_read(token)
+    # A link from the customer account belongs to no site, so only the license is checked.
+    for_account = grant.site == ACCOUNT_SITE
     # WordPress downloads with its own User-Agent, which names the site: a link copied to
     # another site is refused there.
-    asking = site_from_user_agent(request.headers.get("User-Agent", ""))
+    asking = None if for_account else site_from_user_agent(request.headers.get("User-Agent", ""))
     if asking:
         try:
             asking_site = site_normalise(asking)
@@ -54,7 +56,7 @@ def _release_for(request: HttpRequest, token: str, filename: str) -> Release:
         state,
         product_id=release.product_id,
         product_name=release.product.name,
-        site_url=grant.site,
+        site_url=None if for_account else grant.site,
     )
     if not check.entitled:
         code = "license_" + check.status
