@@ -1,0 +1,18 @@
+"""E-mails that follow the store's durable events; each receiver only enqueues its task."""
+
+from apps.core.events import subscriber
+from apps.notifications.tasks import receipt_send, refund_notice_send
+from apps.store.events import OrderFulfilled, OrderRefunded
+
+# LicenseIssued needs no receiver: the receipt waits for OrderFulfilled because that is when
+# every line has its key, so one e-mail carries all of them (and renewals and upgrades too).
+
+
+@subscriber(OrderFulfilled)
+def on_order_fulfilled(event: OrderFulfilled) -> None:
+    receipt_send.delay(order_id=event.order_id)
+
+
+@subscriber(OrderRefunded)
+def on_order_refunded(event: OrderRefunded) -> None:
+    refund_notice_send.delay(order_id=event.order_id)

@@ -1,0 +1,241 @@
+"""E-mails Depot owes its customers: each one logged under a dedupe key and sent at most once.
+
+`email_send` is the one way out: a unique `EmailLog` row per message, locked while the message
+goes to the mail server, so a retried or duplicated task finds it sent and stops. A failure is
+recorded on the row (committed, so it survives the task's retry) and raised again for Celery to
+retry with backoff. The receipt and the refund notice build their context here from the
+selectors of the store, licenses and updates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from apps.licenses import selectors as license_selectors
+from apps.licenses.models import License
+from apps.notifications.models import EmailLog
+from apps.store import selectors as store_selectors
+from apps.store.models import Order, OrderLine
+from apps.updates import selectors as update_selectors
+from apps.updates.downloads import account_download_url
+
+if TYPE_CHECKING:
+    from apps.updates.models import Release
+
+logger = logging.getLogger(__name__)
+
+RECEIPT = "receipt"
+REFUND_NOTICE = "refund_notice"
+
+
+def email_send(
+    *, dedupe_key: str, to: str, subject: str, template: str, context: dict[str, Any]
+) -> EmailLog:
+    """Send the e-mail `dedupe_key` once (HTML and text); a failure is logged and re-raised."""
+    log, _ = EmailLog.objects.get_or_create(
+        dedupe_key=dedupe_key, defaults={"to": to, "subject": subject, "template": template}
+    )
+    if log.status == EmailLog.Status.SENT:
+        return log
+    try:
+        text = render_to_string(f"notifications/email/{template}.txt", context)
+        html = render_to_string(f"notifications/email/{template}.html", context)
+        with transaction.atomic():
+            # Locked while the mail server answers: a second delivery of the same task waits
+            # here, then finds the row sent.
+            log = EmailLog.objects.select_for_update().get(pk=log.pk)
+            if log.status == EmailLog.Status.SENT:
+                return log
+            message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+            message.attach_alternative(html, "text/html")
+            message.send()
+            log.to, log.subject, log.template = to, subject, template
+            log.status = EmailLog.Status.SENT
+            log.attempts += 1
+            log.error = ""
+            log.sent_at = timezone.now()
+            log.save(
+                update_fields=[
+                    "to",
+                    "subject",
+                    "template",
+                    "status",
+                    "attempts",
+                    "error",
+                    "sent_at",
+                    "updated_at",
+                ]
+            )
+    except Exception as exc:
+        # Outside the rolled-back transaction, so the failure survives for the retry.
+        EmailLog.objects.filter(pk=log.pk).update(
+            status=EmailLog.Status.FAILED,
+            attempts=F("attempts") + 1,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            updated_at=timezone.now(),
+        )
+        raise
+    return log
+
+
+def _store_url(path: str) -> str:
+    return str(settings.DEPOT_STORE_BASE_URL).rstrip("/") + path
+
+
+def _order(order_id: int) -> Order:
+    # The store has no selector by id yet; the worker only ever has the id.
+    return Order.objects.select_related("customer", "coupon").get(pk=order_id)
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    line: OrderLine
+    license: License | None
+    key: str
+    download_url: str
+    version: str
+
+    @property
+    def sites(self) -> str:
+        limit = self.license.activation_limit if self.license else self.line.tier.sites_allowed
+        if limit == 0:
+            return "Unlimited sites"
+        return "1 site" if limit == 1 else f"{limit} sites"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.license.expires_at if self.license else None
+
+
+def _receipt_lines(order: Order) -> list[ReceiptLine]:
+    base_url = str(settings.DEPOT_UPDATES_BASE_URL or settings.DEPOT_STORE_BASE_URL).rstrip("/")
+    lines = []
+    releases: dict[int, Release | None] = {}
+    for view in store_selectors.order_lines_with_licenses(order=order):
+        license = view.license
+        key = url = version = ""
+        if license is not None:
+            key = license_selectors.license_key_reveal(license=license)
+            product = view.line.product
+            if product.pk not in releases:
+                releases[product.pk] = update_selectors.release_latest(product=product)
+            release = releases[product.pk]
+            if (
+                release is not None
+                and license.status == License.Status.ACTIVE
+                and not license.is_expired()
+            ):
+                version = release.version
+                url = account_download_url(
+                    base_url=base_url,
+                    license_id=license.pk,
+                    release_id=release.pk,
+                    slug=product.slug,
+                    version=release.version,
+                )
+        lines.append(
+            ReceiptLine(line=view.line, license=license, key=key, download_url=url, version=version)
+        )
+    return lines
+
+
+def _set_password_url(order: Order) -> str:
+    customer = order.customer
+    if customer is None or customer.has_usable_password():
+        return ""
+    return _store_url(
+        reverse(
+            "store:password-reset-confirm",
+            args=[
+                urlsafe_base64_encode(force_bytes(customer.pk)),
+                default_token_generator.make_token(customer),
+            ],
+        )
+    )
+
+
+def receipt_send(*, order_id: int) -> EmailLog | None:
+    """Send the receipt of a fulfilled order once: keys, downloads, links; None if not due."""
+    order = _order(order_id)
+    if order.status != Order.Status.PAID or order.fulfilled_at is None:
+        # Refunded before the receipt went out, or not fulfilled: the keys are not valid.
+        logger.info("receipt for order %s skipped: %s", order.number, order.status)
+        return None
+    account_url = _store_url(reverse("store:account"))
+    context = {
+        "site_name": settings.DEPOT_SITE_NAME,
+        "order": order,
+        "lines": _receipt_lines(order),
+        "account_url": account_url,
+        "downloads_url": _store_url(reverse("updates-account:account-downloads")),
+        "order_url": _store_url(
+            f"{reverse('store:order', args=[order.number])}?key={order.access_key}"
+        ),
+        "set_password_url": _set_password_url(order),
+        "download_hours": settings.DEPOT_DOWNLOAD_TOKEN_HOURS,
+    }
+    return email_send(
+        dedupe_key=f"receipt:order:{order.pk}",
+        to=order.email,
+        subject=f"Your {settings.DEPOT_SITE_NAME} receipt for order {order.number}",
+        template=RECEIPT,
+        context=context,
+    )
+
+
+def refund_notice_send(*, order_id: int) -> EmailLog | None:
+    """Tell the buyer their order was refunded and which licenses it took back; once."""
+    order = _order(order_id)
+    if order.status != Order.Status.REFUNDED:
+        return None
+    context = {
+        "site_name": settings.DEPOT_SITE_NAME,
+        "order": order,
+        "lines": store_selectors.order_lines_with_licenses(order=order),
+        "account_url": _store_url(reverse("store:account")),
+    }
+    return email_send(
+        dedupe_key=f"refund:order:{order.pk}",
+        to=order.email,
+        subject=f"Order {order.number} was refunded",
+        template=REFUND_NOTICE,
+        context=context,
+    )
+
+
+_AGAIN = re.compile(r"^(?P<kind>receipt|refund):order:(?P<order_id>\d+)$")
+
+
+def email_send_again(*, email_log_ids: list[int]) -> int:
+    """Queue the failed e-mails among `email_log_ids` to be sent again; return how many."""
+    from apps.notifications import tasks
+
+    queued = 0
+    for log in EmailLog.objects.filter(pk__in=email_log_ids, status=EmailLog.Status.FAILED):
+        match = _AGAIN.match(log.dedupe_key)
+        if match is None:
+            continue
+        task = tasks.receipt_send if match["kind"] == "receipt" else tasks.refund_notice_send
+        try:
+            # The row stays failed until the task sends it, so a lost message can be re-sent.
+            task.delay(order_id=int(match["order_id"]))
+        except Exception:
+            logger.exception("could not queue %s again", log.dedupe_key)
+            continue
+        queued += 1
+    return queued
