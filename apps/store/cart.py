@@ -155,6 +155,8 @@ def _priced_item(item: CartItem, tier: PriceTier, user: User | AnonymousUser | N
     if license.status != license.Status.ACTIVE:
         raise CartError(f"License …{license.key_hint} is {license.status} and cannot be changed.")
     if item["kind"] == OrderLine.Kind.RENEWAL:
+        if tier.pk != license.price_id:
+            raise CartError(f"License …{license.key_hint} renews at its own tier only.")
         if license.expires_at is None:
             raise CartError(f"License …{license.key_hint} is a lifetime license: nothing to renew.")
         return PricedLine(

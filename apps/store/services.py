@@ -132,13 +132,22 @@ def customer_for_email(*, email: str) -> tuple[User, bool]:
     user = User.objects.filter(email__iexact=email).order_by("pk").first()
     if user is not None:
         return user, False
+    username = email.lower()[:150]
+    if User.objects.filter(username=username).exists():
+        # A username taken by someone with another e-mail (staff "ada", a long address
+        # sharing its first 150 characters): this customer gets a name of their own.
+        username = f"{email.lower()[:137]}-{secrets.token_hex(6)}"
     try:
         with transaction.atomic():
-            user = User(username=email.lower()[:150], email=email)
+            user = User(username=username, email=email)
             user.set_unusable_password()
             user.save()
     except IntegrityError:
-        return User.objects.get(username=email.lower()[:150]), False
+        # The same e-mail checking out at the same moment made the account first.
+        user = User.objects.filter(email__iexact=email).order_by("pk").first()
+        if user is None:
+            raise
+        return user, False
     return user, True
 
 
@@ -257,14 +266,22 @@ def order_pay(
             return PayOutcome(order=order)
         if order.total == 0:
             return PayOutcome(order=_paid(order, gateway=FREE_GATEWAY, reference=""))
-        attempt = order.payments.count() + 1
-        payment = Payment.objects.create(
-            order=order,
-            gateway=gateway.name,
-            amount=order.total,
-            currency=order.currency,
-            idempotency_key=f"{order.number}-{attempt}",
-        )
+        payment = None
+        if not gateway.takes_card_details:
+            # A hosted page was already opened for this order: Stripe answers the same
+            # session again (same idempotency key), so the pending payment is the same too.
+            payment = order.payments.filter(
+                gateway=gateway.name, status=Payment.Status.PENDING
+            ).first()
+        if payment is None:
+            attempt = order.payments.count() + 1
+            payment = Payment.objects.create(
+                order=order,
+                gateway=gateway.name,
+                amount=order.total,
+                currency=order.currency,
+                idempotency_key=f"{order.number}-{attempt}",
+            )
         try:
             result = gateway.charge(
                 order=order,
@@ -388,9 +405,19 @@ def order_refund(*, order_id: int, via_gateway: bool = True, reason: str = "") -
             raise Conflict(f"Order {order.number} is {order.get_status_display().lower()}.")
         if order.status == Order.Status.PENDING and via_gateway:
             raise Conflict(f"Order {order.number} has not been paid: there is nothing to refund.")
-        if via_gateway and order.total and order.gateway not in ("", FREE_GATEWAY):
-            reference = gateway_get(order.gateway).refund(
-                order=order, idempotency_key=f"refund-{order.number}"
+        if order.status == Order.Status.PENDING:
+            # Refunded before the payment was reported: the pending attempt is what came back.
+            Payment.objects.filter(order=order, status=Payment.Status.PENDING).update(
+                status=Payment.Status.REFUNDED, updated_at=timezone.now()
+            )
+        elif order.total and order.gateway not in ("", FREE_GATEWAY):
+            # Through the gateway, or recorded as the gateway reported it (a webhook).
+            reference = (
+                gateway_get(order.gateway).refund(
+                    order=order, idempotency_key=f"refund-{order.number}"
+                )
+                if via_gateway
+                else ""
             )
             Payment.objects.create(
                 order=order,

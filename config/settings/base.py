@@ -55,6 +55,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.site",
             ],
         },
     },
@@ -171,10 +172,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# E-mail: the console on the embedded default; production.py switches to SMTP from the environment.
-EMAIL_BACKEND = env(
-    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+# E-mail: the console (stderr) on the embedded default; production.py uses SMTP from the env.
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="apps.core.mail.ConsoleBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Depot <store@localhost>")
 
 # Celery: tasks are enqueued after commit and acknowledged only once they finish, so a

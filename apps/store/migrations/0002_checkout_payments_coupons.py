@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('licenses', '0004_product_latest_changelog_product_latest_version_and_more'),
+        ('licenses', '0004_product_latest_release'),
         ('store', '0001_initial'),
     ]
 
