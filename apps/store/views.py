@@ -194,7 +194,9 @@ def order_confirmation(request: HttpRequest, number: str) -> HttpResponse:
     keys = {
         view.line.pk: license_selectors.license_key_reveal(license=view.license)
         for view in lines
-        if view.license is not None and view.line.kind == OrderLine.Kind.NEW
+        if view.license is not None
+        and view.line.kind == OrderLine.Kind.NEW
+        and order.status == Order.Status.PAID
     }
     waiting = order.status == Order.Status.PENDING or (
         order.status == Order.Status.PAID and order.fulfilled_at is None
