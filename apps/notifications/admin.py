@@ -3,12 +3,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.notifications import services
 from apps.notifications.models import EmailLog
 
 
 @admin.register(EmailLog)
-class EmailLogAdmin(admin.ModelAdmin):
+class EmailLogAdmin(ReadOnlyAdmin):
+    """A log, not a form: viewable, never edited or deleted (a deleted row would let the
+    e-mail go out twice)."""
+
     list_display = [
         "dedupe_key",
         "to",
@@ -24,17 +28,6 @@ class EmailLogAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in EmailLog._meta.fields]
     date_hierarchy = "created_at"
     actions = ["send_again"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: EmailLog | None = None) -> bool:
-        # A log, not a form: viewable, never edited.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: EmailLog | None = None) -> bool:
-        # Deleting a row would forget that the e-mail was sent and let it go out twice.
-        return False
 
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.change_emaillog")

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.errors import DomainError
 from apps.licenses import selectors as license_selectors
 from apps.store import services
@@ -140,7 +141,7 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ReadOnlyAdmin):
     """Who bought what: read-only; accounts themselves are edited under Users."""
 
     list_display = ["email", "full_name", "date_joined", "order_count"]
@@ -157,15 +158,6 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(order_total=Count("orders"))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, customer: Customer) -> str:
@@ -219,7 +211,7 @@ class ProductScreenshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(ReadOnlyAdmin):
     """What Stripe told the store and what came of it; a record, never edited."""
 
     list_display = ["event_id", "type", "outcome", "order", "created", "received_at"]
@@ -235,15 +227,6 @@ class StripeEventAdmin(admin.ModelAdmin):
         "outcome",
         "payload_shown",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Payload")
     def payload_shown(self, event: StripeEvent) -> SafeString:
