@@ -160,7 +160,6 @@ def checkout(request: HttpRequest) -> HttpResponse:
         request.session[NEW_ACCOUNT_SESSION_KEY] = placed.new_account.pk
     if outcome.redirect_url:
         return HttpResponseRedirect(outcome.redirect_url, status=303)
-    cart_store = Cart(request.session)
     cart_store.clear()
     return HttpResponseRedirect(_confirmation_url(order), status=303)
 

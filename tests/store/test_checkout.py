@@ -218,3 +218,37 @@ def test_someone_else_cannot_open_the_confirmation_without_its_key() -> None:
     assert Client().get(f"/orders/{order.number}/").status_code == 404
     assert Client().get(f"/orders/{order.number}/?key=wrong").status_code == 404
     assert Client().get(f"/orders/{order.number}/?key={order.access_key}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("4000 0000 0000 9995", "Your card has insufficient funds."),
+        ("4000 0000 0000 0069", "Your card has expired."),
+    ],
+)
+def test_each_documented_declining_card_is_refused_with_its_reason(
+    number: str, message: str
+) -> None:
+    shop = shop_create()
+
+    response = buy(Client(), shop.personal, card_number=number)
+
+    assert response.status_code == 402 and message in response.content.decode()
+    assert Order.objects.get().status == "pending" and not License.objects.exists()
+
+
+def test_a_checkout_never_paid_is_cancelled_and_gives_its_coupon_use_back() -> None:
+    from apps.store.tasks import pending_orders_expire
+
+    shop = shop_create()
+    Coupon.objects.create(code="ONCE", kind="percent", value=50, usage_limit=1)
+    buy(Client(), shop.personal, coupon="ONCE", card_number=DECLINED)
+    order = Order.objects.get()
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(hours=49))
+    assert Coupon.objects.get().times_used == 1
+
+    assert pending_orders_expire.delay().get() == 1
+
+    assert Order.objects.get().status == "cancelled"
+    assert Coupon.objects.get().times_used == 0
