@@ -6,6 +6,7 @@ from django.utils.text import slugify
 
 from apps.licenses.keys import key_decrypt, key_hash
 from apps.licenses.models import License, Product
+from apps.licenses.rules import license_refusal
 from apps.licenses.state import (
     LicenseCheck,
     LicenseState,
@@ -22,6 +23,7 @@ __all__ = [
     "license_key_digest",
     "license_key_hash_of",
     "license_key_reveal",
+    "license_refusal",
     "license_state_by_hash",
     "license_state_by_id",
     "license_state_check",

@@ -32,7 +32,6 @@ from apps.notifications.models import EmailLog
 from apps.store import selectors as store_selectors
 from apps.store.models import Order, OrderLine
 from apps.updates import selectors as update_selectors
-from apps.updates.downloads import account_download_url
 
 if TYPE_CHECKING:
     from apps.updates.models import Release
@@ -98,8 +97,7 @@ def _store_url(path: str) -> str:
 
 
 def _order(order_id: int) -> Order:
-    # The store has no selector by id yet; the worker only ever has the id.
-    return Order.objects.select_related("customer", "coupon").get(pk=order_id)
+    return store_selectors.order_by_id(order_id=order_id)
 
 
 @dataclass(frozen=True)
@@ -141,12 +139,8 @@ def _receipt_lines(order: Order) -> list[ReceiptLine]:
                 and not license.is_expired()
             ):
                 version = release.version
-                url = account_download_url(
-                    base_url=base_url,
-                    license_id=license.pk,
-                    release_id=release.pk,
-                    slug=product.slug,
-                    version=release.version,
+                url = update_selectors.account_download_link(
+                    base_url=base_url, license_id=license.pk, product=product, release=release
                 )
         lines.append(
             ReceiptLine(line=view.line, license=license, key=key, download_url=url, version=version)

@@ -73,6 +73,11 @@ def tier_by_id(*, tier_id: int) -> PriceTier | None:
     return PriceTier.objects.select_related("product").filter(pk=tier_id).first()
 
 
+def order_by_id(*, order_id: int) -> Order:
+    """Return the order with this id, its customer and coupon (raises Order.DoesNotExist)."""
+    return Order.objects.select_related("customer", "coupon").get(pk=order_id)
+
+
 def order_with_access(*, number: str) -> Order | None:
     """Return the order with this number and its customer, or None."""
     return Order.objects.select_related("customer", "coupon").filter(number=number).first()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from apps.licenses import selectors as license_selectors
 from apps.licenses.models import License
-from apps.licenses.rules import license_refusal
+from apps.licenses.selectors import license_refusal
 from apps.updates.downloads import account_download_url
 from apps.updates.models import Release
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.licenses.models import Product
+from apps.updates.downloads import account_download_url
 from apps.updates.models import InstallDay, InstallVersionDay, PublishToken, Release
 
 
@@ -17,6 +18,19 @@ def release_latest(*, product: Product, channel: str = Release.Channel.STABLE) -
         Release.objects.filter(product=product, channel=channel, is_published=True)
         .order_by("-published_at", "-id")
         .first()
+    )
+
+
+def account_download_link(
+    *, base_url: str, license_id: int, product: Product, release: Release
+) -> str:
+    """Return a license-checked download URL for the customer account or a receipt."""
+    return account_download_url(
+        base_url=base_url,
+        license_id=license_id,
+        release_id=release.pk,
+        slug=product.slug,
+        version=release.version,
     )
 
 
