@@ -18,13 +18,21 @@ $(STAMP): $(PY) requirements/base.txt requirements/dev.txt
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/dev.txt
 	@touch $(STAMP)
 
-# mysqlclient compiles against the MariaDB client headers; without them the suite runs on
+# mysqlclient compiles against the MariaDB client headers. As root with apt-get, `make test`
+# installs them (libmariadb-dev, pkg-config) as it does Chromium; without them the suite runs on
 # the embedded default (under CI=true, config/services.py turns that into an error).
 $(VENV)/.mysqlclient: $(STAMP) requirements/mysql.txt
+	@if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "depot: installing libmariadb-dev and pkg-config for mysqlclient (log: $(VENV)/mariadb-dev.log)"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmariadb-dev pkg-config || \
+			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmariadb-dev pkg-config; }; \
+		} >$(VENV)/mariadb-dev.log 2>&1 || true; \
+	fi
 	@if $(PIP) install --quiet --disable-pip-version-check -r requirements/mysql.txt >$(VENV)/mysqlclient.log 2>&1; then \
 		touch $@; \
 	else \
-		echo "depot: mysqlclient did not build (apt-get install libmariadb-dev pkg-config); see $(VENV)/mysqlclient.log"; \
+		echo "depot: mysqlclient did not build (as root: apt-get install libmariadb-dev pkg-config); see $(VENV)/mysqlclient.log"; \
 	fi
 
 run: $(STAMP)
