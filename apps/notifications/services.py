@@ -149,8 +149,15 @@ def _receipt_lines(order: Order) -> list[ReceiptLine]:
 
 
 def _set_password_url(order: Order) -> str:
+    """The link that sets the account's password, for the mailbox that owns the account only."""
     customer = order.customer
-    if customer is None or customer.has_usable_password():
+    if (
+        customer is None
+        or customer.has_usable_password()
+        or customer.email.strip().lower() != order.email.strip().lower()
+    ):
+        # The receipt goes to the order's address: it may carry a link to that address's
+        # own account only, never to the account of whoever placed the order.
         return ""
     return _store_url(
         reverse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -129,13 +130,38 @@ class OrderAdmin(admin.ModelAdmin):
                 messages.success(request, f"Order {number} refunded; its licenses are revoked.")
 
 
+class CouponForm(forms.ModelForm):
+    """A coupon says which products it discounts: every one, or those chosen, never neither."""
+
+    class Meta:
+        model = Coupon
+        fields = ["code", "kind", "value", "all_products", "products", "expires_at"]
+        fields += ["usage_limit", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        all_products, products = cleaned.get("all_products"), cleaned.get("products")
+        if all_products and products:
+            raise forms.ValidationError(
+                "Either tick 'All products' or choose products, not both: with the box "
+                "ticked the coupon discounts every product."
+            )
+        if not all_products and not products and "products" not in self.errors:
+            raise forms.ValidationError(
+                "Choose at least one product for this coupon, or tick 'All products'."
+            )
+        return cleaned
+
+
 @admin.register(Coupon)
 class CouponAdmin(admin.ModelAdmin):
-    list_display = ["code", "kind", "value", "expires_at", "usage_limit", "times_used", "is_active"]
-    list_filter = ["kind", "is_active"]
+    form = CouponForm
+    list_display = ["code", "kind", "value", "all_products", "expires_at", "usage_limit"]
+    list_display += ["times_used", "is_active"]
+    list_filter = ["kind", "all_products", "is_active"]
     search_fields = ["code"]
-    fields = ["code", "kind", "value", "products", "expires_at", "usage_limit", "times_used"]
-    fields += ["is_active"]
+    fields = ["code", "kind", "value", "all_products", "products", "expires_at", "usage_limit"]
+    fields += ["times_used", "is_active"]
     readonly_fields = ["times_used"]
     filter_horizontal = ["products"]
 

@@ -57,8 +57,18 @@ class Coupon(TimeStampedModel):
     value = models.PositiveIntegerField(
         help_text="Percent (1-100) for a percentage, minor units (cents) for a fixed amount."
     )
+    # An explicit flag, never "no products": deleting a coupon's last product leaves it
+    # applying to nothing instead of to everything.
+    all_products = models.BooleanField(
+        default=True,
+        help_text="Applies to every product, including ones added later. Untick it to choose "
+        "the products below.",
+    )
     products = models.ManyToManyField(
-        Product, blank=True, related_name="+", help_text="Empty: every product."
+        Product,
+        blank=True,
+        related_name="+",
+        help_text="The products it applies to when 'All products' is off.",
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     usage_limit = models.PositiveIntegerField(

@@ -101,8 +101,10 @@ def coupon_refusal(
 
 
 def _eligible(coupon: Coupon, line: PricedLine) -> bool:
-    product_ids = {product.pk for product in coupon.products.all()}
-    return not product_ids or line.tier.product_id in product_ids
+    # No products without the flag means nothing (its products were deleted), never everything.
+    if coupon.all_products:
+        return True
+    return any(product.pk == line.tier.product_id for product in coupon.products.all())
 
 
 def coupon_apply(coupon: Coupon, *, lines: list[PricedLine]) -> list[PricedLine]:

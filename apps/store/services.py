@@ -49,12 +49,34 @@ def tier_upsert(
     return tier
 
 
-def coupon_upsert(*, code: str, kind: str, value: int, usage_limit: int | None = None) -> Coupon:
-    """Create or update the coupon `code` (stored in capitals)."""
+@transaction.atomic
+def coupon_upsert(
+    *,
+    code: str,
+    kind: str,
+    value: int,
+    usage_limit: int | None = None,
+    all_products: bool = False,
+    products: list[Product] | None = None,
+) -> Coupon:
+    """Create or update the coupon `code` (stored in capitals) for every product or `products`."""
+    # The scope is always said out loud: "no products" is never read as "every product".
+    if all_products == bool(products):
+        raise DomainError(
+            "Give a coupon either all_products=True or at least one product, not both.",
+            code="invalid_scope",
+        )
     coupon, _ = Coupon.objects.update_or_create(
         code=code.strip().upper(),
-        defaults={"kind": kind, "value": value, "usage_limit": usage_limit, "is_active": True},
+        defaults={
+            "kind": kind,
+            "value": value,
+            "usage_limit": usage_limit,
+            "all_products": all_products,
+            "is_active": True,
+        },
     )
+    coupon.products.set(products or [])
     return coupon
 
 
@@ -120,14 +142,17 @@ class CheckoutRefused(DomainError):
 @dataclass(frozen=True)
 class Placed:
     order: Order
-    # A customer account made for a guest's e-mail by this checkout (they set a password).
-    new_account: User | None
     # False when the same checkout form had already placed this order.
     created: bool
 
 
 def customer_for_email(*, email: str) -> tuple[User, bool]:
-    """Return the account of `email`, creating one without a password; and whether it is new."""
+    """Return the account of `email`, creating one without a password; and whether it is new.
+
+    Only a paid order calls this (see `_paid`): an account is never made for an address
+    that merely typed into a form, and nobody but the mailbox can set its password (the
+    receipt and "Forgot your password?" e-mail the link; no page shows it).
+    """
     email = email.strip()
     user = User.objects.filter(email__iexact=email).order_by("pk").first()
     if user is not None:
@@ -163,21 +188,20 @@ def checkout_place(
     """Write the pending order for `cart`, once per `checkout_token`.
 
     The token is unique on the order, so a double-clicked or re-sent form (even twenty
-    concurrent submissions) finds the one order instead of making another.
+    concurrent submissions) finds the one order instead of making another; a declined one is
+    opened again for the next attempt. A guest's order has no customer until it is paid.
     """
     existing = Order.objects.filter(checkout_token=checkout_token).first()
     if existing is not None:
-        return Placed(order=existing, new_account=None, created=False)
+        if existing.status == Order.Status.FAILED:
+            existing = _order_reopen(order_id=existing.pk, cart=cart)
+        return Placed(order=existing, created=False)
     if cart.is_empty:
         raise CheckoutRefused("Your cart is empty.", code="cart_empty")
     if cart.coupon_error is not None:
         raise cart.coupon_error
     try:
         with transaction.atomic():
-            new_account = None
-            if user is None:
-                user, created = customer_for_email(email=email)
-                new_account = user if created else None
             order = _order_write(
                 checkout_token=checkout_token,
                 cart=cart,
@@ -190,8 +214,26 @@ def checkout_place(
         winner = Order.objects.filter(checkout_token=checkout_token).first()
         if winner is None:
             raise
-        return Placed(order=winner, new_account=None, created=False)
-    return Placed(order=order, new_account=new_account, created=True)
+        return Placed(order=winner, created=False)
+    return Placed(order=order, created=True)
+
+
+@transaction.atomic
+def _order_reopen(*, order_id: int, cart: PricedCart) -> Order:
+    """Make a declined checkout pending again for another card, claiming its coupon again."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.status != Order.Status.FAILED:
+        return order
+    if order.coupon_id is not None:
+        coupon = Coupon.objects.select_for_update().get(pk=order.coupon_id)
+        refusal: CouponRefused | None = coupon_refusal(coupon, lines=cart.lines)
+        if refusal is not None:
+            # Its last use went to another order after the decline freed it.
+            raise refusal
+        Coupon.objects.filter(pk=coupon.pk).update(times_used=F("times_used") + 1)
+    order.status = Order.Status.PENDING
+    order.save(update_fields=["status", "updated_at"])
+    return order
 
 
 def _order_write(
@@ -201,7 +243,7 @@ def _order_write(
     email: str,
     name: str,
     country: str,
-    customer: User,
+    customer: User | None,
 ) -> Order:
     coupon = None
     if cart.coupon is not None:
@@ -295,6 +337,11 @@ def order_pay(
             payment.status = Payment.Status.DECLINED
             payment.error = declined.message[:300]
             payment.save(update_fields=["status", "error", "updated_at"])
+            # Declined: the order holds nothing back (a limited coupon's use is free for
+            # others at once) until the same form tries another card (`_order_reopen`).
+            order.status = Order.Status.FAILED
+            order.save(update_fields=["status", "updated_at"])
+            _coupon_release(order)
             return PayOutcome(order=order, declined=declined)
         except GatewayUnavailable:
             payment.delete()
@@ -311,12 +358,32 @@ def order_pay(
         return PayOutcome(order=_paid(order, gateway=gateway.name, reference=result.reference))
 
 
+def _coupon_release(order: Order) -> None:
+    if order.coupon_id is not None:
+        Coupon.objects.filter(pk=order.coupon_id, times_used__gt=0).update(
+            times_used=F("times_used") - 1
+        )
+
+
 def _paid(order: Order, *, gateway: str, reference: str) -> Order:
+    if order.customer_id is None:
+        # A guest's order joins the account of its e-mail (made now if there is none). Only
+        # a paid order does: a typed address alone never creates or joins an account.
+        order.customer, _ = customer_for_email(email=order.email)
     order.status = Order.Status.PAID
     order.gateway = gateway
     order.gateway_reference = reference
     order.paid_at = timezone.now()
-    order.save(update_fields=["status", "gateway", "gateway_reference", "paid_at", "updated_at"])
+    order.save(
+        update_fields=[
+            "status",
+            "customer",
+            "gateway",
+            "gateway_reference",
+            "paid_at",
+            "updated_at",
+        ]
+    )
     # In the same transaction as the status: the outbox row is the promise of fulfilment.
     publish_durable(OrderPaid(order_id=order.pk))
     return order
@@ -335,6 +402,9 @@ def order_mark_paid(*, order_id: int, gateway: str, reference: str = "") -> Orde
     Payment.objects.filter(order=order, gateway=gateway, status=Payment.Status.PENDING).update(
         status=Payment.Status.SUCCEEDED, updated_at=timezone.now()
     )
+    if order.status == Order.Status.FAILED and order.coupon_id is not None:
+        # Its coupon use was given back at the decline; the money came in after all.
+        Coupon.objects.filter(pk=order.coupon_id).update(times_used=F("times_used") + 1)
     return _paid(order, gateway=gateway, reference=reference or order.gateway_reference)
 
 
@@ -401,9 +471,9 @@ def order_refund(*, order_id: int, via_gateway: bool = True, reason: str = "") -
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Order.Status.REFUNDED:
             return order
-        if order.status not in (Order.Status.PAID, Order.Status.PENDING):
-            raise Conflict(f"Order {order.number} is {order.get_status_display().lower()}.")
-        if order.status == Order.Status.PENDING and via_gateway:
+        if order.status not in (Order.Status.PAID, Order.Status.PENDING) or (
+            order.status == Order.Status.PENDING and via_gateway
+        ):
             raise Conflict(f"Order {order.number} has not been paid: there is nothing to refund.")
         if order.status == Order.Status.PENDING:
             # Refunded before the payment was reported: the pending attempt is what came back.
@@ -472,9 +542,6 @@ def pending_orders_expire(*, older_than: timedelta = timedelta(days=2)) -> int:
                 continue
             order.status = Order.Status.CANCELLED
             order.save(update_fields=["status", "updated_at"])
-            if order.coupon_id is not None:
-                Coupon.objects.filter(pk=order.coupon_id, times_used__gt=0).update(
-                    times_used=F("times_used") - 1
-                )
+            _coupon_release(order)
             count += 1
     return count

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.contrib.auth.tokens import default_token_generator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.licenses import selectors as license_selectors
@@ -21,7 +20,6 @@ from apps.store.models import Order, OrderLine
 from apps.store.pricing import CouponRefused
 
 ORDERS_SESSION_KEY = "depot_orders"
-NEW_ACCOUNT_SESSION_KEY = "depot_new_account"
 
 
 @require_safe
@@ -82,14 +80,28 @@ def cart_remove(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def cart_coupon(request: HttpRequest) -> HttpResponse:
-    """Apply (or, with an empty code, remove) a coupon code."""
+    """Apply (or, with an empty code, remove) a coupon code; refused codes are throttled."""
+    from django.conf import settings
+
+    from apps.core import throttle
+
     form = CouponForm(request.POST)
     code = form.cleaned_data["code"] if form.is_valid() else ""
+    # Only refused codes count, per address: a buyer with a real code is never held up, and
+    # a guesser gets DEPOT_COUPON_FAILURE_RATE tries, however many sessions it opens.
+    rate: str = settings.DEPOT_COUPON_FAILURE_RATE
+    wait = code and throttle.throttle_wait(request, group="coupon", rate=rate, count=False)
+    if wait:
+        messages.error(
+            request, f"Too many coupon codes tried; try again in {throttle.minutes(wait)}."
+        )
+        return redirect("store:cart")
     cart = Cart(request.session)
     cart.coupon_set(code)
     if code:
         priced = cart.priced(user=_user(request))
         if priced.coupon_error is not None:
+            throttle.throttle_count(request, group="coupon", rate=rate)
             messages.error(request, priced.coupon_error.message)
             cart.coupon_set("")
         else:
@@ -153,11 +165,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if outcome.declined is not None:
         form.add_error(None, outcome.declined.message)
         return _checkout_page(request, form=form, cart=cart, status=402)
-    if placed.new_account is not None:
-        # The account was made from this checkout's e-mail: the confirmation offers the link
-        # that sets its password (and signs in). Signing in here would rotate the session key
-        # under a double-submitted form's other requests, which would then fail.
-        request.session[NEW_ACCOUNT_SESSION_KEY] = placed.new_account.pk
+    if outcome.order.status == Order.Status.FAILED:
+        # A twin submission of this form, whose card was declined while this one waited.
+        form.add_error(None, "The payment did not go through. Check the card and try again.")
+        return _checkout_page(request, form=form, cart=cart, status=402)
     if outcome.redirect_url:
         return HttpResponseRedirect(outcome.redirect_url, status=303)
     cart_store.clear()
@@ -180,7 +191,9 @@ def _may_see(request: HttpRequest, order: Order) -> bool:
     if order.number in request.session.get(ORDERS_SESSION_KEY, []):
         return True
     key = request.GET.get("key", "")
-    return bool(order.access_key) and key == order.access_key
+    return bool(order.access_key) and secrets.compare_digest(
+        key.encode(), order.access_key.encode()
+    )
 
 
 @require_safe
@@ -200,22 +213,6 @@ def order_confirmation(request: HttpRequest, number: str) -> HttpResponse:
     waiting = order.status == Order.Status.PENDING or (
         order.status == Order.Status.PAID and order.fulfilled_at is None
     )
-    set_password_url = ""
-    new_account = request.session.get(NEW_ACCOUNT_SESSION_KEY)
-    customer = order.customer
-    if (
-        new_account
-        and customer is not None
-        and customer.pk == new_account
-        and not customer.has_usable_password()
-    ):
-        set_password_url = reverse(
-            "store:password-reset-confirm",
-            args=[
-                urlsafe_base64_encode(force_bytes(customer.pk)),
-                default_token_generator.make_token(customer),
-            ],
-        )
     return render(
         request,
         "store/confirmation.html",
@@ -223,6 +220,5 @@ def order_confirmation(request: HttpRequest, number: str) -> HttpResponse:
             "order": order,
             "lines": [(view, keys.get(view.line.pk, "")) for view in lines],
             "waiting": waiting,
-            "set_password_url": set_password_url,
         },
     )

@@ -137,18 +137,50 @@ class ReleaseAdmin(admin.ModelAdmin):
         )
 
 
+class PublishTokenForm(forms.ModelForm):
+    """A token says what it may publish: every product, or those chosen, never neither."""
+
+    class Meta:
+        model = PublishToken
+        fields = ["name", "all_products", "products", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        all_products, products = cleaned.get("all_products"), cleaned.get("products")
+        if all_products and products:
+            raise forms.ValidationError(
+                "Either tick 'All products' or choose products, not both: with the box "
+                "ticked the token may publish every product."
+            )
+        if not all_products and not products and "products" not in self.errors:
+            raise forms.ValidationError(
+                "Choose at least one product this token may publish, or tick 'All products'."
+            )
+        return cleaned
+
+
 @admin.register(PublishToken)
 class PublishTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "token_hint", "is_active", "created_at", "last_used_at"]
-    list_filter = ["is_active"]
+    form = PublishTokenForm
+    list_display = ["name", "token_hint", "all_products", "is_active", "created_at"]
+    list_display += ["last_used_at"]
+    list_filter = ["is_active", "all_products"]
     search_fields = ["name", "token_hint"]
     filter_horizontal = ["products"]
     readonly_fields = ["token_hint", "created_at", "last_used_at"]
 
     def get_fields(self, request: HttpRequest, obj: PublishToken | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ("name", "products")
-        return ("name", "products", "is_active", "token_hint", "created_at", "last_used_at")
+            return ("name", "all_products", "products")
+        return (
+            "name",
+            "all_products",
+            "products",
+            "is_active",
+            "token_hint",
+            "created_at",
+            "last_used_at",
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PublishToken]:
         return super().get_queryset(request).prefetch_related("products")
@@ -157,7 +189,9 @@ class PublishTokenAdmin(admin.ModelAdmin):
         if change:
             return super().save_form(request, form, change)
         token, secret = services.publish_token_create(
-            name=form.cleaned_data["name"], products=list(form.cleaned_data["products"])
+            name=form.cleaned_data["name"],
+            products=list(form.cleaned_data["products"]),
+            all_products=form.cleaned_data["all_products"],
         )
         # Only the hash is kept, so this message is the one time anyone sees the token.
         messages.warning(

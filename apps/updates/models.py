@@ -59,8 +59,15 @@ class PublishToken(models.Model):
     name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'GitHub Actions'.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_hint = models.CharField(max_length=8, editable=False)
+    # An explicit flag, never "no products": deleting a token's last product leaves it
+    # publishing nothing instead of everything.
+    all_products = models.BooleanField(
+        default=False,
+        help_text="May publish every product, including ones added later. Leave it off and "
+        "choose the products below for a narrower token.",
+    )
     products = models.ManyToManyField(
-        Product, blank=True, help_text="Products it may publish; none means every product."
+        Product, blank=True, help_text="Products it may publish when 'All products' is off."
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -158,6 +158,9 @@ def release_publish_by_token(
     Raises ProductNotAllowed (403) for another product, else as release_publish_zip.
     """
     _release_options_check(channel=channel, rollout_percent=rollout_percent)
+    if not token.all_products and not token.products.exists():
+        # Its products were deleted: refused before the zip is read, like any other product.
+        raise _token_without_products(token)
     product = None
     if product_slug:
         # Checked before the zip is read, so a token learns nothing from a zip it may not send.
@@ -217,9 +220,22 @@ def _web_url(value: str) -> str:
     return value if value.startswith(("https://", "http://")) and len(value) <= 200 else ""
 
 
+def _token_without_products(token: PublishToken) -> ProductNotAllowed:
+    return ProductNotAllowed(
+        f"The token '{token.name}' may not publish any product: the products it was given no "
+        "longer exist. Ask an admin to choose its products, or for a new token.",
+    )
+
+
 def _token_allows_check(token: PublishToken, product: Product) -> None:
+    # An explicit flag, never "no products": a token whose products were deleted publishes
+    # nothing rather than everything.
+    if token.all_products:
+        return
     allowed = list(token.products.order_by("slug").values_list("slug", flat=True))
-    if allowed and product.slug not in allowed:
+    if not allowed:
+        raise _token_without_products(token)
+    if product.slug not in allowed:
         raise ProductNotAllowed(
             f"The token '{token.name}' may not publish {product.slug}; it may publish "
             f"{', '.join(allowed)}. Ask an admin for a token that covers {product.slug}.",
@@ -254,18 +270,29 @@ def _release_publish_package(
 
 @transaction.atomic
 def publish_token_create(
-    *, name: str, products: list[Product] | None = None
+    *, name: str, products: list[Product] | None = None, all_products: bool = False
 ) -> tuple[PublishToken, str]:
-    """Create a publish token; return it and the secret, which is shown once and not stored."""
+    """Create a publish token; return it and the secret, which is shown once and not stored.
+
+    The scope is said out loud: `all_products=True`, or at least one of `products`.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise DomainError(
             "Name the token after who uses it, e.g. 'GitHub Actions' (1 to 100 characters).",
             code="invalid_name",
         )
+    if all_products == bool(products):
+        raise DomainError(
+            "Give the token either all products or at least one product, not both.",
+            code="invalid_scope",
+        )
     secret = PUBLISH_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = PublishToken.objects.create(
-        name=name, token_hash=publish_token_hash(token=secret), token_hint=secret[-4:]
+        name=name,
+        token_hash=publish_token_hash(token=secret),
+        token_hint=secret[-4:],
+        all_products=all_products,
     )
     if products:
         token.products.set(products)

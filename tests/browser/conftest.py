@@ -12,16 +12,19 @@ import importlib.util
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 
 from apps.updates import hotcache
 from tests.conftest import REAL, ROOT
+from tests.smtp_sink import SlowHandler, SmtpSink
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -39,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+_worker_env_key = pytest.StashKey[dict[str, str]]()
 _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 _folders_key = pytest.StashKey[list[Path]]()
 
@@ -133,14 +137,60 @@ def shots(request: pytest.FixtureRequest) -> Shots:
     return Shots(folder)
 
 
+class Mailbox:
+    """The e-mails the store sent during a test, read as the customer's mail client would."""
+
+    def __init__(self, sink: SmtpSink | None) -> None:
+        self.sink = sink
+
+    def bodies_to(self, address: str, *, count: int = 1, timeout: float = 30.0) -> list[str]:
+        """Wait for `count` e-mails to `address`; return their text parts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            bodies = self._bodies_to(address)
+            if len(bodies) >= count or time.monotonic() > deadline:
+                return bodies
+            time.sleep(0.2)
+
+    def _bodies_to(self, address: str) -> list[str]:
+        if self.sink is None:  # tasks ran in this process: Django's locmem outbox
+            return [str(m.body) for m in mail.outbox if address in m.to]
+        bodies = []
+        for message in self.sink.wait_for(0, timeout=0):
+            if address in str(message["To"]):
+                for part in message.walk():
+                    if part.get_content_type() == "text/plain":
+                        bodies.append(part.get_payload(decode=True).decode())
+        return bodies
+
+
 @pytest.fixture
-def site(request: pytest.FixtureRequest, live_server: LiveServer) -> str:
+def mailbox(request: pytest.FixtureRequest) -> Iterator[Mailbox]:
+    """Mail sent by the tasks; links in it point at the live server."""
+    live_server = request.getfixturevalue("live_server")
+    if not REAL:
+        settings = request.getfixturevalue("settings")
+        settings.DEPOT_STORE_BASE_URL = str(live_server.url)
+        yield Mailbox(None)
+        return
+    with SmtpSink(SlowHandler()) as sink:
+        request.node.stash[_worker_env_key] = {
+            **sink.env,
+            "DEPOT_STORE_BASE_URL": str(live_server.url),
+        }
+        yield Mailbox(sink)
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, live_server: LiveServer, mailbox: Mailbox) -> str:
     """The live server's URL; on the real services, with a Celery worker on RabbitMQ.
 
     On the embedded default the tasks run in-process after commit, inside the live server.
+    The worker sends its mail to the test's SMTP server (`mailbox`).
     """
     if REAL:
-        request.getfixturevalue("celery_worker")
+        workers = request.getfixturevalue("celery_workers")
+        workers.start(**request.node.stash.get(_worker_env_key, {}))
     # Slugs and license ids repeat across tests (ids restart after each flush).
     cache.clear()
     hotcache.store_reset()

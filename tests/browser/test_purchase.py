@@ -24,7 +24,7 @@ from apps.store.models import Coupon, Order, PriceTier
 from apps.store.services import tier_upsert
 from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish_zip
-from tests.browser.conftest import Shots
+from tests.browser.conftest import Mailbox, Shots
 
 # Without playwright the conftest skips these tests (under CI=true: fails them) and says why.
 with contextlib.suppress(ImportError):
@@ -103,14 +103,20 @@ def buy(page: Page, shots: Shots, site: str, plugin: Plugin) -> str:
     key = page.locator("code.license-key")
     expect(key).to_be_visible(timeout=KEY_TIMEOUT_MS)
     expect(page.locator("#order-status")).to_contain_text("Your payment was received.")
+    expect(page.locator("#account-hint")).to_contain_text("ada@example.com")
     shots.take(page, "confirmation")
     return key.inner_text().strip()
 
 
-def open_account(page: Page, shots: Shots) -> None:
-    """From the confirmation page, set the new account's password and open the account."""
-    # Checkout makes the account without signing in; the confirmation links to its password.
-    page.locator("#set-password").get_by_role("link", name="Set a password").click()
+def open_account(page: Page, shots: Shots, mailbox: Mailbox, email: str) -> None:
+    """Set the new account's password from the receipt's link, then open the account.
+
+    No page shows that link: only whoever reads the mailbox may claim the account.
+    """
+    receipt = mailbox.bodies_to(email)[0]
+    link = re.search(r"http\S+/account/password/\S+/", receipt)
+    assert link, receipt
+    page.goto(link.group(0))
     page.locator("#id_new_password1").fill(PASSWORD)
     page.locator("#id_new_password2").fill(PASSWORD)
     shots.take(page, "set-password")
@@ -120,7 +126,7 @@ def open_account(page: Page, shots: Shots) -> None:
 
 
 def test_a_new_customer_buys_with_a_coupon_and_downloads_the_plugin(
-    site: str, new_page: Callable[[], Page], shots: Shots
+    site: str, new_page: Callable[[], Page], shots: Shots, mailbox: Mailbox
 ) -> None:
     plugin = plugin_on_sale()
     page = new_page()
@@ -135,7 +141,7 @@ def test_a_new_customer_buys_with_a_coupon_and_downloads_the_plugin(
     expect(page.locator("#order-lines tfoot")).to_contain_text("Discount (LAUNCH20)")
     expect(page.locator("#order-lines tfoot")).to_contain_text(f"{MINUS}$19.80")
 
-    open_account(page, shots)
+    open_account(page, shots, mailbox, "ada@example.com")
     row = page.locator(f"#license-{license.pk}")
     expect(row).to_contain_text("Formwell")
     expect(row).to_contain_text(f"…{license.key_hint}")
@@ -161,7 +167,7 @@ def test_a_new_customer_buys_with_a_coupon_and_downloads_the_plugin(
 
 
 def test_an_admin_refunds_the_order_and_the_license_is_revoked(
-    site: str, new_page: Callable[[], Page], shots: Shots
+    site: str, new_page: Callable[[], Page], shots: Shots, mailbox: Mailbox
 ) -> None:
     plugin = plugin_on_sale()
     customer = new_page()
@@ -200,7 +206,7 @@ def test_an_admin_refunds_the_order_and_the_license_is_revoked(
     customer.reload()
     expect(customer.locator("#order-status")).to_contain_text("its licenses are revoked")
     shots.take(customer, "customer-order-refunded")
-    open_account(customer, shots)
+    open_account(customer, shots, mailbox, "ada@example.com")
     expect(customer.locator(f"#license-{license.pk} .license-status")).to_have_text("revoked")
     expect(customer.locator(f"#order-{order.number} .order-status")).to_have_text("Refunded")
     shots.take(customer, "customer-account-revoked")

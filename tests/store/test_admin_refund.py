@@ -31,7 +31,7 @@ def tier(db: None, settings) -> PriceTier:
 
 @pytest.fixture
 def buy(client, tier, django_capture_on_commit_callbacks):
-    """Buy `tier` through the checkout as a new guest; `card` None leaves the order unpaid."""
+    """Buy `tier` through the checkout as a new guest; `card` None: declined, left unpaid."""
 
     def make(token: str, *, card: str | None = APPROVED) -> Order:
         client.post("/cart/add/", {"tier": tier.pk})
@@ -40,7 +40,7 @@ def buy(client, tier, django_capture_on_commit_callbacks):
             "email": f"{token[:8]}@example.com",
             "name": "Ada Buyer",
             "country": "GB",
-            "card_number": card or "4242 4242 4242 4241",  # fails Luhn: refused, left pending
+            "card_number": card or "4242 4242 4242 4241",  # fails Luhn: declined, unpaid
             "card_expiry": "12/40",
             "card_cvc": "123",
         }
@@ -110,10 +110,10 @@ def test_refunding_a_paid_order_revokes_its_licenses_and_announces_it(buy, clien
     assert refund.error == "Refunded in the admin by boss"
 
 
-def test_a_pending_order_is_not_refunded_and_the_message_says_why(buy, client):
+def test_an_unpaid_order_is_not_refunded_and_the_message_says_why(buy, client):
     # Given
     order = buy("pending-order-token-0001", card=None)
-    assert order.status == Order.Status.PENDING
+    assert order.status == Order.Status.FAILED
     payments_before = list(order.payments.values_list("pk", "status"))
     client.force_login(User.objects.create_superuser("boss", "boss@example.com", "x"))
 
@@ -126,7 +126,7 @@ def test_a_pending_order_is_not_refunded_and_the_message_says_why(buy, client):
         "there is nothing to refund."
     ]
     refreshed = Order.objects.get(pk=order.pk)
-    assert (refreshed.status, refreshed.refunded_at) == (Order.Status.PENDING, None)
+    assert (refreshed.status, refreshed.refunded_at) == (Order.Status.FAILED, None)
     assert list(refreshed.payments.values_list("pk", "status")) == payments_before
     assert _refunded_events(order) == 0
 
@@ -167,7 +167,7 @@ def test_each_selected_order_gets_its_own_message(buy, client):
         ]
     )
     statuses = dict(Order.objects.values_list("pk", "status"))
-    assert statuses == {paid.pk: Order.Status.REFUNDED, pending.pk: Order.Status.PENDING}
+    assert statuses == {paid.pk: Order.Status.REFUNDED, pending.pk: Order.Status.FAILED}
 
 
 def test_staff_without_the_change_permission_cannot_refund(buy, client):

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from apps.core.models import OutboxEvent
 from apps.licenses.models import License
@@ -377,7 +378,7 @@ def test_a_card_error_from_stripe_is_shown_as_a_decline(client, stripe_api, tier
     assert "Card declined." in response.content.decode()
     [payment] = Payment.objects.all()
     assert (payment.status, payment.error) == (Payment.Status.DECLINED, "Card declined.")
-    assert Order.objects.get().status == Order.Status.PENDING
+    assert Order.objects.get().status == Order.Status.FAILED
 
 
 def test_without_a_secret_key_checkout_says_stripe_is_not_configured_and_sends_nothing(
@@ -876,3 +877,23 @@ def test_an_admin_refund_of_a_charge_already_refunded_in_stripe_completes(
     order = Order.objects.get(pk=pending_order.pk)
     assert order.status == Order.Status.REFUNDED
     assert order.payments.get(status=Payment.Status.REFUNDED).reference == "pi_paid_3"
+
+
+def test_a_checkout_left_at_stripe_is_cancelled_after_two_days_and_gives_its_coupon_back(
+    client, stripe_api, tiers
+):
+    # Given: a buyer sent to Stripe's page with the last use of a coupon, who never pays
+    from apps.store.tasks import pending_orders_expire
+
+    Coupon.objects.create(code="ONCE", kind="percent", value=50, usage_limit=1, all_products=True)
+    assert _checkout(client, tiers["formwell"], coupon="ONCE").status_code == 303
+    order = Order.objects.get()
+    assert (order.status, Coupon.objects.get().times_used) == (Order.Status.PENDING, 1)
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(hours=49))
+
+    # When
+    assert pending_orders_expire.delay().get() == 1
+
+    # Then
+    assert Order.objects.get().status == Order.Status.CANCELLED
+    assert Coupon.objects.get().times_used == 0

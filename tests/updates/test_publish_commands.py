@@ -203,15 +203,15 @@ def test_publish_token_prints_a_token_that_only_its_hash_remembers(product):
     assert list(token.products.all()) == [product]
 
 
-def test_publish_token_without_products_may_publish_every_product():
+def test_publish_token_with_all_products_may_publish_every_product():
     # When
-    out, err = _run("publish_token", "--name", "Release script")
+    out, err = _run("publish_token", "--name", "Release script", "--all-products")
 
     # Then
     assert "every product" in err
     token = PublishToken.objects.get()
     assert token.token_hash == hashlib.sha256(out.strip().encode()).hexdigest()
-    assert not token.products.exists()
+    assert token.all_products and not token.products.exists()
 
 
 def test_publish_token_for_an_unknown_product_names_the_known_ones(product):

@@ -236,7 +236,9 @@ def test_a_new_publish_token_is_shown_once_and_only_its_hash_is_stored(admin_cli
 def test_a_token_created_in_the_admin_publishes_through_the_vendor_api(admin_client, product):
     # Given
     response = admin_client.post(
-        "/admin/updates/publishtoken/add/", {"name": "CI", "products": []}, follow=True
+        "/admin/updates/publishtoken/add/",
+        {"name": "CI", "all_products": "on", "products": []},
+        follow=True,
     )
     match = TOKEN_RE.search(response.content.decode())
     assert match is not None

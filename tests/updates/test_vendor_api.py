@@ -141,9 +141,9 @@ def test_a_token_cannot_publish_another_product(product, secret, named):
     assert _stored("searchlight-seo") == before
 
 
-def test_a_token_without_products_may_publish_any_product(product):
+def test_a_token_for_all_products_may_publish_any_product(product):
     # Given
-    _, secret = publish_token_create(name="Release script")
+    _, secret = publish_token_create(name="Release script", all_products=True)
 
     # When
     response = _post({"zip": _zip()}, secret)
@@ -199,7 +199,7 @@ def test_an_unreadable_zip_is_a_bad_request(product, secret):
 
 def test_a_zip_for_an_unknown_product_creates_nothing(secret):
     # Given
-    _, any_product = publish_token_create(name="Release script")
+    _, any_product = publish_token_create(name="Release script", all_products=True)
 
     # When
     response = _post({"zip": _zip(slug="brand-new")}, any_product)

@@ -152,7 +152,7 @@ class Command(BaseCommand):
         customer.set_password(customer_password)
         customer.save()
 
-        store_services.coupon_upsert(code=DEMO_COUPON, kind="percent", value=20)
+        store_services.coupon_upsert(code=DEMO_COUPON, kind="percent", value=20, all_products=True)
 
         product, tiers, _ = products[0]
         business = tiers[1]

@@ -14,21 +14,35 @@ from apps.updates import services
 class Command(BaseCommand):
     help = (
         "Create a token a build pipeline uses to publish releases through "
-        "POST /vendor/api/v1/releases. Prints the token on stdout; it is not stored."
+        "POST /vendor/api/v1/releases. Prints the token on stdout; it is not stored. Say what "
+        "it may publish: --product SLUG (repeat for several) or --all-products."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True, help="who uses it, e.g. 'GitHub Actions'")
-        parser.add_argument(
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument(
             "--product",
             action="append",
             default=[],
             metavar="SLUG",
-            help="a product it may publish (repeat for several); none means every product",
+            help="a product it may publish (repeat for several)",
+        )
+        scope.add_argument(
+            "--all-products",
+            action="store_true",
+            help="may publish every product, including products added later",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         slugs: list[str] = options["product"]
+        all_products: bool = options["all_products"]
+        if not slugs and not all_products:
+            # A token for everything is never the silent default: it has to be asked for.
+            raise CommandError(
+                "Say what the token may publish: --product SLUG (repeat for several), or "
+                "--all-products for every product, including products added later."
+            )
         products = list(Product.objects.filter(slug__in=slugs))
         missing = sorted(set(slugs) - {p.slug for p in products})
         if missing:
@@ -38,10 +52,16 @@ class Command(BaseCommand):
                 f"Known products: {known or 'none yet'}."
             )
         try:
-            token, secret = services.publish_token_create(name=options["name"], products=products)
+            token, secret = services.publish_token_create(
+                name=options["name"], products=products, all_products=all_products
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        scope = ", ".join(sorted(p.slug for p in products)) or "every product"
+        scope = (
+            "every product (--all-products, including products added later)"
+            if all_products
+            else ", ".join(sorted(p.slug for p in products))
+        )
         self.stderr.write(
             f"Created publish token '{token.name}' for {scope}. Store it now, e.g. as a CI "
             "secret; it is not shown again."
