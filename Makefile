@@ -35,10 +35,12 @@ $(VENV)/.mysqlclient: $(STAMP) requirements/mysql.txt
 		echo "depot: mysqlclient did not build (as root: apt-get install libmariadb-dev pkg-config); see $(VENV)/mysqlclient.log"; \
 	fi
 
+# Everything that builds absolute links (receipts, refusals, package URLs in e-mails) is told
+# where this server listens: `make run PORT=8400` links to port 8400.
 run: $(STAMP)
 	$(PY) manage.py migrate --no-input -v 0
-	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	DEPOT_STORE_BASE_URL=http://$(HOST):$(PORT) $(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
+	DEPOT_STORE_BASE_URL=http://$(HOST):$(PORT) $(PY) manage.py runserver $(RUNSERVER_ARGS) $(HOST):$(PORT)
 
 # tests/browser drives Debian's Chromium through Playwright's Python API (`playwright install`
 # would download a browser build of its own, which this setup never does). Without the browser
