@@ -1,9 +1,15 @@
-"""Writes of the licensing app: issue, activate, deactivate, renew, change tier, revoke."""
+"""Writes of the licensing app: issue, activate, deactivate, renew, change tier, revoke.
+
+Every write, the admin's included, goes through here: each publishes LicenseChanged after
+commit, on which the update API drops the license's cached state.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -90,7 +96,7 @@ def _locked(license_id: int) -> License:
 def license_activate(
     *, license_id: int, site_url: str, environment: str | None = None
 ) -> Activation:
-    """Activate `license` on a site; the same site again is a no-op, staging sites are free.
+    """Activate `license` on a site; the same site again is a no-op, staging copies are free.
 
     The license row is locked (SELECT … FOR UPDATE) so concurrent activations of different
     sites cannot both take the last free slot.
@@ -103,13 +109,20 @@ def license_activate(
     activation = Activation.objects.filter(license=license, site=site).first()
     if activation is not None and activation.is_active:
         return activation
-    staging = site_is_staging(site, environment=environment)
+    looks_staging = _looks_staging(site, environment)
+    staging = looks_staging and _free_staging_left(license)
     if not staging and license.activation_limit:
         used = license.activations.filter(is_active=True, is_staging=False).count()
         if used >= license.activation_limit:
+            past_cap = (
+                f" Its {settings.DEPOT_FREE_STAGING_SITES} free staging copies are in use, "
+                "so this one needs a site slot too."
+                if looks_staging and settings.DEPOT_FREE_STAGING_SITES
+                else ""
+            )
             raise LicenseRefused(
                 f"This license is already active on {used} of {license.activation_limit} sites. "
-                "Deactivate one of them in your account, or upgrade the license.",
+                f"Deactivate one of them in your account, or upgrade the license.{past_cap}",
                 code="no_activations_left",
             )
     now = timezone.now()
@@ -131,6 +144,20 @@ def license_activate(
         activation.save()
     publish(LicenseChanged(license_id=license.pk))
     return activation
+
+
+def _looks_staging(site: str, environment: str | None) -> bool:
+    # The client's word counts only when the vendor trusts it (EDD's "bypass local hosts"):
+    # otherwise `environment=staging` would make any production site free.
+    hint = environment if settings.DEPOT_TRUST_CLIENT_ENVIRONMENT else None
+    return site_is_staging(site, environment=hint)
+
+
+def _free_staging_left(license: License) -> bool:
+    # Free copies are capped per license; past the cap a staging copy takes a slot like any
+    # other site (or is refused when none is left). Runs under the license's row lock.
+    free = license.activations.filter(is_active=True, is_staging=True).count()
+    return free < settings.DEPOT_FREE_STAGING_SITES
 
 
 @transaction.atomic
@@ -206,6 +233,90 @@ def license_revoke(*, license_id: int) -> License:
         publish(LicenseChanged(license_id=license.pk))
         publish_durable(LicenseRevoked(license_id=license.pk))
     return license
+
+
+@transaction.atomic
+def license_save(*, license: License) -> License:
+    """Save a license edited in the admin (status, expiry, limit, owner) and announce it.
+
+    A new one gets a fresh key, which its owner sees in their account; setting the status
+    to revoked records when, as `license_revoke` does.
+    """
+    if license.pk is None:
+        key = key_generate()
+        license.key_hash, license.key_encrypted, license.key_hint = (
+            key_hash(key),
+            key_encrypt(key),
+            key[-4:],
+        )
+        license.save()
+        publish_durable(LicenseIssued(license_id=license.pk))
+    else:
+        before = _locked(license.pk)
+        revoked = License.Status.REVOKED
+        if license.status == revoked and before.status != revoked:
+            license.revoked_at = timezone.now()
+            publish_durable(LicenseRevoked(license_id=license.pk))
+        elif license.status != revoked:
+            license.revoked_at = None
+        license.save()
+    publish(LicenseChanged(license_id=license.pk))
+    return license
+
+
+@transaction.atomic
+def license_status_set(*, license_id: int, status: str) -> License:
+    """Set the status of `license` (the admin's bulk actions): active, disabled or revoked."""
+    if status == License.Status.REVOKED:
+        return license_revoke(license_id=license_id)
+    license = _locked(license_id)
+    if license.status != status:
+        license.status = status
+        license.revoked_at = None
+        license.save(update_fields=["status", "revoked_at", "updated_at"])
+        publish(LicenseChanged(license_id=license.pk))
+    return license
+
+
+@transaction.atomic
+def activation_save(*, activation: Activation) -> Activation:
+    """Save an activation added or edited in the admin and announce it to its license.
+
+    Moving it to another license announces the change to both.
+    """
+    moved_from = (
+        Activation.objects.filter(pk=activation.pk).values_list("license_id", flat=True).first()
+        if activation.pk is not None
+        else None
+    )
+    # Taken in id order with any other license change, so two edits cannot deadlock.
+    for license_id in sorted({activation.license_id, moved_from or activation.license_id}):
+        _locked(license_id)
+    if activation.is_active:
+        activation.deactivated_at = None
+    elif activation.deactivated_at is None:
+        activation.deactivated_at = timezone.now()
+    activation.site_url = activation.site_url or activation.site
+    activation.save()
+    for license_id in sorted({activation.license_id, moved_from or activation.license_id}):
+        publish(LicenseChanged(license_id=license_id))
+    return activation
+
+
+@transaction.atomic
+def activations_delete(*, activation_ids: Collection[int]) -> int:
+    """Delete activations outright (the admin's delete); return how many were deleted.
+
+    Customers deactivate instead, which keeps the history; a vendor may remove a row.
+    """
+    rows = Activation.objects.filter(pk__in=list(activation_ids))
+    license_ids = sorted(set(rows.values_list("license_id", flat=True)))
+    for license_id in license_ids:
+        _locked(license_id)
+    deleted, _ = rows.delete()
+    for license_id in license_ids:
+        publish(LicenseChanged(license_id=license_id))
+    return deleted
 
 
 @transaction.atomic

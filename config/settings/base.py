@@ -217,6 +217,13 @@ DEPOT_DOWNLOAD_TOKEN_HOURS = env.int("DEPOT_DOWNLOAD_TOKEN_HOURS", default=24)
 DEPOT_TRUSTED_PROXIES = env.int("DEPOT_TRUSTED_PROXIES", default=0)
 # Requests per minute and IP on the license endpoints (activate, deactivate, check).
 DEPOT_LICENSE_RATE_LIMIT = env.int("DEPOT_LICENSE_RATE_LIMIT", default=30)
+# Staging and local copies (staging.…, localhost, *.local) a license may add without using a
+# site slot; a site's staging copy plus a developer's local one or two. Further copies count
+# as sites. 0: every site uses a slot.
+DEPOT_FREE_STAGING_SITES = env.int("DEPOT_FREE_STAGING_SITES", default=3)
+# Whether a client's `environment` (wp_get_environment_type()) alone makes a site a free
+# staging copy, as EDD's "bypass local hosts"; off, only the host name decides.
+DEPOT_TRUST_CLIENT_ENVIRONMENT = env.bool("DEPOT_TRUST_CLIENT_ENVIRONMENT", default=False)
 
 DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
 DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
