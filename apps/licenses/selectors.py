@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.utils.text import slugify
 
 from apps.licenses.keys import key_decrypt, key_hash
@@ -27,8 +29,10 @@ __all__ = [
     "license_state_by_hash",
     "license_state_by_id",
     "license_state_check",
+    "license_states_by_hash",
     "product_by_slug",
     "product_for_edd",
+    "products_for_updates",
 ]
 
 
@@ -60,6 +64,18 @@ def license_state_by_hash(*, key_hash: str) -> LicenseState | None:
     return license_state_of(license) if license is not None else None
 
 
+def license_states_by_hash(*, key_hashes: Sequence[str]) -> dict[str, LicenseState]:
+    """Load the states of the licenses with these key hashes, by hash; unknown ones are absent.
+
+    One indexed query finds them all (a batch of unknown keys costs nothing more); each
+    license found costs one more for its active sites, as `license_state_by_hash` does.
+    """
+    licenses = License.objects.select_related("product", "customer").filter(
+        key_hash__in=list(key_hashes)
+    )
+    return {license.key_hash: license_state_of(license) for license in licenses}
+
+
 def license_state_by_id(*, license_id: int) -> LicenseState | None:
     """Load the state of a license by id, or None."""
     license = License.objects.select_related("product", "customer").filter(pk=license_id).first()
@@ -79,6 +95,13 @@ def product_for_edd(*, item_id: int | None, item_name: str) -> Product | None:
         wanted = slugify(item_name)
         return next((p for p in products if slugify(p.name) == wanted), None)
     return None
+
+
+def products_for_updates() -> list[tuple[int, str, int | None, str]]:
+    """Return (id, slug, EDD item id, name) of each active product, in `product_for_edd`'s order."""
+    return list(
+        Product.objects.filter(is_active=True).values_list("pk", "slug", "edd_item_id", "name")
+    )
 
 
 def product_by_slug(*, slug: str) -> Product | None:

@@ -3,12 +3,17 @@ it may download it.
 
 One call handles a batch (a native check of every installed plugin, an EDD `products[]`
 request) with one cache round trip: the metadata generations and license states it needs
-are fetched together, with the install statistics queued on the same pipeline. Misses are
-read from the database and cached (see apps.updates.hotcache).
+are fetched together, with the client's request counter and the install statistics queued on
+the same pipeline. Misses are read from the database and cached (see apps.updates.hotcache).
+
+What a batch may cost is bounded: plugins that are not ours are dropped against the cached
+product directory first (no query, no cache key, no statistics), and the license keys of the
+rest are looked up in one query, unknown ones cached negatively.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +25,17 @@ from apps.licenses.selectors import (
     LicenseCheck,
     LicenseState,
     license_key_digest,
-    license_state_by_hash,
     license_state_check,
+    license_states_by_hash,
 )
 from apps.licenses.sites import site_normalise
 from apps.updates import hotcache
 from apps.updates.downloads import download_url
-from apps.updates.snapshots import product_snapshot_load
+from apps.updates.snapshots import (
+    ProductDirectory,
+    product_directory_load,
+    product_snapshot_load,
+)
 from apps.updates.stats import InstallSample, stats_writer
 from apps.updates.versions import version_at_least, version_compare
 
@@ -154,40 +163,87 @@ def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | No
     return snapshot
 
 
-def _license(key_hash: str, raw: str | None, cache_up: bool) -> LicenseState | None:
-    if cache_up and raw == hotcache.NEGATIVE:
-        return None
-    if cache_up and raw is not None and not hotcache.is_tombstone(raw):
-        return LicenseState.from_json(raw)
-    state = license_state_by_hash(key_hash=key_hash)
+def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, LicenseState | None]:
+    """Return the states of these keys: from the cache, else all misses in one query."""
+    states: dict[str, LicenseState | None] = {}
+    misses = []
+    for key_hash, raw in raw_states.items():
+        if not cache_up or raw is None or hotcache.is_tombstone(raw):
+            misses.append(key_hash)
+        elif raw == hotcache.NEGATIVE:
+            states[key_hash] = None
+        else:
+            states[key_hash] = LicenseState.from_json(raw)
+    if not misses:
+        return states
+    loaded = license_states_by_hash(key_hashes=misses)
+    for key_hash in misses:
+        states[key_hash] = loaded.get(key_hash)
     if cache_up:
-        hotcache.license_put(key_hash, state.to_json() if state else None, seen=raw)
-    return state
+        hotcache.licenses_put(
+            [(h, loaded[h].to_json() if h in loaded else None, raw_states[h]) for h in misses]
+        )
+    return states
+
+
+def product_directory() -> ProductDirectory:
+    """Return the directory of the products update checks answer for (cached)."""
+    return ProductDirectory.from_json(hotcache.directory_get(product_directory_load))
 
 
 def check_many(
-    inputs: Sequence[CheckInput], *, base_url: str, count_stats: bool = True
+    inputs: Sequence[CheckInput],
+    *,
+    base_url: str,
+    count_stats: bool = True,
+    quota: hotcache.Quota | None = None,
 ) -> list[CheckOutcome]:
-    """Answer a batch of update checks; database reads happen only on cache misses."""
+    """Answer a batch of update checks; database reads happen only on cache misses.
+
+    Raises hotcache.RateLimited, before any database read, when the client is over `quota`
+    (not counted while Redis is down: update checks fail open).
+    """
+    directory = product_directory()
+    ours: list[CheckInput] = []
+    for item in inputs:
+        slug = directory.slug(item.slug)
+        if slug is not None:
+            ours.append(dataclasses.replace(item, slug=slug))
+    answered = iter(_check_ours(ours, base_url=base_url, count_stats=count_stats, quota=quota))
+    return [
+        next(answered) if directory.slug(item.slug) is not None else CheckOutcome(item, None)
+        for item in inputs
+    ]
+
+
+def _check_ours(
+    inputs: Sequence[CheckInput],
+    *,
+    base_url: str,
+    count_stats: bool,
+    quota: hotcache.Quota | None,
+) -> list[CheckOutcome]:
     sites = [_site(item.site_url) for item in inputs]
     hashes = [license_key_digest(item.key) if item.key.strip() else "" for item in inputs]
     slugs = list(dict.fromkeys(item.slug for item in inputs))
     key_hashes = list(dict.fromkeys(h for h in hashes if h))
     store = hotcache.store()
     stats = _stats(inputs, sites) if count_stats and store.stats_enabled else None
+    keys = [hotcache.gen_key(s) for s in slugs] + [hotcache.license_key(h) for h in key_hashes]
+    if not keys and quota is None:
+        return []
     try:
-        values = store.fetch(
-            [hotcache.gen_key(s) for s in slugs] + [hotcache.license_key(h) for h in key_hashes],
-            stats,
-        )
+        values, hit = store.fetch_counted(keys, stats, quota)
         cache_up = True
     except hotcache.Unavailable:
-        values = [None] * (len(slugs) + len(key_hashes))
+        values, hit = [None] * len(keys), None
         cache_up = False
+    if quota is not None and hit is not None and hit[0] > quota.limit:
+        raise hotcache.RateLimited(hit[1])
     gens = dict(zip(slugs, values[: len(slugs)], strict=True))
     raw_states = dict(zip(key_hashes, values[len(slugs) :], strict=True))
     snapshots = {slug: _snapshot(slug, gens[slug], cache_up) for slug in slugs}
-    states = {h: _license(h, raw_states[h], cache_up) for h in key_hashes}
+    states = _licenses(raw_states, cache_up)
 
     outcomes = []
     for item, site, key_hash in zip(inputs, sites, hashes, strict=True):

@@ -14,10 +14,18 @@ Three kinds of entries, all JSON under the ``depot:upd:`` prefix:
   tombstone; a reader that found a tombstone read the database after the change and swaps
   its state in only if that same tombstone is still there (compare-and-set).
 
-A warm check sends one pipeline: MGET of the generations and license states it needs,
-plus the install-statistics counters. With Redis unreachable the caller falls back to the
-database (update checks fail open); a short circuit breaker keeps a dead Redis from
-costing a timeout per request.
+- ``products``: the directory of active products (apps.updates.snapshots.ProductDirectory),
+  tombstoned like a license state whenever a product changes, and kept for a few seconds in
+  each process. A check names every plugin a site has installed: the slugs that are not ours
+  are dropped against the directory before anything else, so they cost no query and leave no
+  key behind.
+- ``rate:<bucket>:<ip>``: a client address's requests in the current minute.
+
+A warm check sends one pipeline: MGET of the generations and license states it needs, the
+client address's request counter, and the install-statistics counters (a process whose copy
+of the directory is older than a few seconds reads it first). With Redis unreachable the
+caller falls back to the database (update checks fail open, and are not counted); a short
+circuit breaker keeps a dead Redis from costing a timeout per request.
 
 On the embedded default (no Redis) the same entries live in Django's default cache.
 """
@@ -32,6 +40,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
@@ -61,6 +70,12 @@ LOCAL_SNAPSHOTS = 1024
 GEN_TTL = 2 * META_TTL
 # Without Redis there is no generation to compare against: hold snapshots this long.
 LOCAL_TTL_WITHOUT_REDIS = 5.0
+DIRECTORY_KEY = f"{PREFIX}products"
+# How long each process trusts its copy of the directory: a new product is answered by
+# every process this soon after it is saved.
+DIRECTORY_LOCAL_TTL = 5.0
+# A change missed while Redis was down (or a product deleted in the admin) heals this soon.
+DIRECTORY_TTL = 5 * 60
 
 
 class Unavailable(Exception):
@@ -77,6 +92,28 @@ def meta_key(slug: str, gen: str) -> str:
 
 def license_key(key_hash: str) -> str:
     return f"{PREFIX}lic:{key_hash}"
+
+
+def rate_key(bucket: str, ip: str) -> str:
+    return f"{PREFIX}rate:{bucket}:{ip}"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A client address's allowance: `limit` requests per `window` seconds in `bucket`."""
+
+    bucket: str
+    ip: str
+    limit: int
+    window: int = 60
+
+
+class RateLimited(Exception):
+    """The client address is over its quota; it may ask again in `wait` seconds."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"rate limited for {wait}s")
+        self.wait = wait
 
 
 StatsWriter = Callable[[Any], None]
@@ -101,17 +138,50 @@ class _RedisStore:
         return Unavailable(str(exc))
 
     def fetch(self, keys: Sequence[str], stats: StatsWriter | None) -> list[str | None]:
+        return self.fetch_counted(keys, stats, None)[0]
+
+    def fetch_counted(
+        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+    ) -> tuple[list[str | None], tuple[int, int] | None]:
+        """MGET `keys` and count one request against `quota`, in one round trip.
+
+        Returns the values and (requests so far, seconds left in the window), or None.
+        """
         from redis.exceptions import RedisError
 
         try:
             pipe = self._client().pipeline(transaction=False)
-            pipe.mget(list(keys))
+            if keys:
+                pipe.mget(list(keys))
+            if quota is not None:
+                _hit_queue(pipe, rate_key(quota.bucket, quota.ip), quota.window)
             if stats is not None:
                 stats(pipe)
-            values = pipe.execute()[0]
+            replies = pipe.execute()
         except RedisError as exc:
             raise self._failed(exc) from exc
-        return [v.decode() if isinstance(v, bytes) else v for v in values]
+        values = replies.pop(0) if keys else []
+        hit = (int(replies[1]), max(1, int(replies[2]))) if quota is not None else None
+        return [v.decode() if isinstance(v, bytes) else v for v in values], hit
+
+    def fill_many(self, entries: Sequence[tuple[str, str, int, str | None]]) -> None:
+        """Cache values read from the database: (key, value, ttl, what the key held before).
+
+        Nothing held: SET NX (a change's tombstone written since wins). A tombstone held:
+        replaced only if it is still the same one. Anything else: left alone. One round trip.
+        """
+        from redis.exceptions import RedisError
+
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            for key, value, ttl, seen in entries:
+                if seen is None:
+                    pipe.set(key, value, ex=ttl, nx=True)
+                elif is_tombstone(seen):
+                    pipe.eval(_SWAP, 1, key, seen, value, ttl)
+            pipe.execute()
+        except RedisError as exc:
+            raise self._failed(exc) from exc
 
     def get(self, key: str) -> str | None:
         return self.fetch([key], None)[0]
@@ -138,9 +208,7 @@ class _RedisStore:
 
         try:
             pipe = self._client().pipeline(transaction=False)
-            pipe.set(key, 0, ex=window, nx=True)
-            pipe.incr(key)
-            pipe.ttl(key)
+            _hit_queue(pipe, key, window)
             _, count, ttl = pipe.execute()
         except RedisError as exc:
             raise self._failed(exc) from exc
@@ -151,12 +219,34 @@ class _RedisStore:
         return True
 
 
+def _hit_queue(pipe: Any, key: str, window: int) -> None:
+    # Three replies: the SET NX, the count so far, the seconds left in the window.
+    pipe.set(key, 0, ex=window, nx=True)
+    pipe.incr(key)
+    pipe.ttl(key)
+
+
 class _DjangoCacheStore:
     """The same entries in Django's default cache (local memory on the embedded default)."""
 
     def fetch(self, keys: Sequence[str], stats: StatsWriter | None) -> list[str | None]:
         found = caches["default"].get_many(list(keys))
         return [found.get(key) for key in keys]
+
+    def fetch_counted(
+        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+    ) -> tuple[list[str | None], tuple[int, int] | None]:
+        hit = None
+        if quota is not None:
+            hit = self.hit(rate_key(quota.bucket, quota.ip), quota.window)
+        return self.fetch(keys, stats), hit
+
+    def fill_many(self, entries: Sequence[tuple[str, str, int, str | None]]) -> None:
+        for key, value, ttl, seen in entries:
+            if seen is None:
+                self.set(key, value, ttl, only_new=True)
+            elif is_tombstone(seen):
+                self.swap(key, seen, value, ttl)
 
     def get(self, key: str) -> str | None:
         value = caches["default"].get(key)
@@ -207,10 +297,11 @@ def store() -> _RedisStore | _DjangoCacheStore:
 
 
 def store_reset() -> None:
-    """Forget the chosen store and in-process snapshots (after settings change in tests)."""
-    global _store
+    """Forget the chosen store and what this process holds (after settings change in tests)."""
+    global _store, _directory
     _store = None
     _local.clear()
+    _directory = None
 
 
 # --- metadata snapshots ---------------------------------------------------------------
@@ -301,17 +392,67 @@ def license_put(key_hash: str, state_json: str | None, *, seen: str | None = Non
     `seen` is what the cache held before the read: nothing (SET NX, so a change's tombstone
     written since wins) or a tombstone (replaced only if it is still the same one).
     """
-    value, ttl = (NEGATIVE, NEGATIVE_TTL) if state_json is None else (state_json, LICENSE_TTL)
+    licenses_put([(key_hash, state_json, seen)])
+
+
+def licenses_put(loaded: Sequence[tuple[str, str | None, str | None]]) -> None:
+    """Cache states loaded from the database, as `license_put` does, in one round trip.
+
+    Each entry is (key hash, state JSON or None for an unknown key, what the cache held).
+    """
+    entries = [
+        (license_key(key_hash), *_license_value(state_json), seen)
+        for key_hash, state_json, seen in loaded
+    ]
     with contextlib.suppress(Unavailable):
-        if seen is None:
-            store().set(license_key(key_hash), value, ttl, only_new=True)
-        elif is_tombstone(seen):
-            store().swap(license_key(key_hash), seen, value, ttl)
+        store().fill_many(entries)
+
+
+def _license_value(state_json: str | None) -> tuple[str, int]:
+    return (NEGATIVE, NEGATIVE_TTL) if state_json is None else (state_json, LICENSE_TTL)
 
 
 def license_forget(key_hash: str) -> None:
     """Mark a license's cached state as changed with a fresh tombstone (after commit)."""
     store().set(license_key(key_hash), TOMBSTONE_PREFIX + secrets.token_hex(6), TOMBSTONE_TTL)
+
+
+# --- the product directory ------------------------------------------------------------
+
+_directory: tuple[float, dict[str, Any]] | None = None
+
+
+def directory_get(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return the product directory: this process's recent copy, else the cache's, else load().
+
+    With Redis down, the copy loaded from the database is kept for DIRECTORY_LOCAL_TTL too,
+    so a flood of checks costs one query per process every few seconds.
+    """
+    global _directory
+    held = _directory
+    if held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
+        return held[1]
+    try:
+        raw = store().get(DIRECTORY_KEY)
+        cache_up = True
+    except Unavailable:
+        raw, cache_up = None, False
+    if raw is not None and not is_tombstone(raw):
+        value: dict[str, Any] = json.loads(raw)
+    else:
+        value = load()
+        if cache_up:
+            with contextlib.suppress(Unavailable):
+                store().fill_many([(DIRECTORY_KEY, json.dumps(value), DIRECTORY_TTL, raw)])
+    _directory = (time.monotonic(), value)
+    return value
+
+
+def directory_forget() -> None:
+    """Mark the product directory as changed: every process reloads it within seconds."""
+    global _directory
+    _directory = None
+    store().set(DIRECTORY_KEY, TOMBSTONE_PREFIX + secrets.token_hex(6), DIRECTORY_TTL)
 
 
 # --- rate limits ------------------------------------------------------------------------
@@ -322,5 +463,5 @@ def rate_limited(bucket: str, ip: str, *, limit: int, window: int = 60) -> int |
 
     Raises Unavailable when the cache is down; the caller decides to fail open or closed.
     """
-    count, ttl = store().hit(f"{PREFIX}rate:{bucket}:{ip}", window)
+    count, ttl = store().hit(rate_key(bucket, ip), window)
     return ttl if count > limit else None

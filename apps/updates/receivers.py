@@ -37,3 +37,9 @@ def on_license_changed(event: LicenseChanged) -> None:
 @subscriber(ProductChanged)
 def on_product_changed(event: ProductChanged) -> None:
     hotcache.metadata_bump(event.slug)
+    try:
+        # A created, renamed or deactivated product changes which slugs checks answer for.
+        hotcache.directory_forget()
+    except hotcache.Unavailable:
+        # The cached directory expires within DIRECTORY_TTL, so the change shows by then.
+        logger.error("could not drop the cached product directory for %s", event.slug)

@@ -217,6 +217,10 @@ DEPOT_DOWNLOAD_TOKEN_HOURS = env.int("DEPOT_DOWNLOAD_TOKEN_HOURS", default=24)
 DEPOT_TRUSTED_PROXIES = env.int("DEPOT_TRUSTED_PROXIES", default=0)
 # Requests per minute and IP on the license endpoints (activate, deactivate, check).
 DEPOT_LICENSE_RATE_LIMIT = env.int("DEPOT_LICENSE_RATE_LIMIT", default=30)
+# Update checks (PUC, EDD get_version, native) per minute and IP, all dialects together.
+# Generous: one address may be a host behind NAT running hundreds of sites, each of which
+# checks twice a day and whenever an admin opens the Plugins or Updates screen.
+DEPOT_UPDATE_RATE_LIMIT = env.int("DEPOT_UPDATE_RATE_LIMIT", default=600)
 # Staging and local copies (staging.…, localhost, *.local) a license may add without using a
 # site slot; a site's staging copy plus a developer's local one or two. Further copies count
 # as sites. 0: every site uses a slot.

@@ -105,6 +105,23 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
     )
 
 
+def update_quota(request: HttpRequest) -> hotcache.Quota:
+    """The client address's allowance of update checks (DEPOT_UPDATE_RATE_LIMIT a minute)."""
+    limit: int = settings.DEPOT_UPDATE_RATE_LIMIT
+    return hotcache.Quota("check", client_ip(request), limit)
+
+
+def too_many_checks(wait: int) -> JsonResponse:
+    """Answer an update check over the client address's quota (429, Retry-After)."""
+    metrics.rate_limited.labels(bucket="check").inc()
+    return api_error(
+        "rate_limited",
+        f"Too many update checks from this address. Try again in {wait} seconds.",
+        429,
+        Retry_After=str(wait),
+    )
+
+
 def database_guard(message: str) -> Callable[[View], View]:
     """Turn a database outage into a 503 with `message` instead of a 500."""
 

@@ -28,7 +28,7 @@ from apps.licenses.selectors import (
     license_state_check,
     product_for_edd,
 )
-from apps.updates import metrics, views
+from apps.updates import hotcache, metrics, views
 from apps.updates.api import licensing
 from apps.updates.api.common import (
     allow,
@@ -38,12 +38,15 @@ from apps.updates.api.common import (
     flag,
     rate_limit,
     site_url_of,
+    too_many_checks,
+    update_quota,
     wp_version_of,
 )
-from apps.updates.checks import CheckInput, CheckOutcome, check_many
+from apps.updates.checks import CheckInput, CheckOutcome, check_many, product_directory
 from apps.updates.php import php_serialize
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
+# A bigger `products[]` batch is answered with one error and not looked at (docs/api).
 MAX_PRODUCTS = 100
 _PRODUCT_PARAM = re.compile(r"^products\[([^\[\]]{0,100})\]\[([a-z_]{1,30})\]$")
 UNAVAILABLE = "The license server is temporarily unavailable. Please try again in a few minutes."
@@ -268,40 +271,36 @@ def _input(request: HttpRequest, params: Any, slug: str) -> CheckInput:
 
 
 def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Answer get_version for each entry; the plugin is found by `slug` without a query.
+    """Answer get_version for each entry, as one check; raises hotcache.RateLimited.
 
-    Only a client whose folder name is not a product's slug costs a lookup by item_id or
-    item_name (EDD's own identifiers), and a second pass.
+    A plugin is found by its folder (`slug`), else by EDD's own identifiers (item_id,
+    item_name) as EDD does, all in the cached product directory: naming plugins that are
+    not ours costs no query.
     """
+    directory = product_directory()
+    found: dict[str, str] = {}
+    for name, params in entries.items():
+        slug = directory.slug(_text(params, "slug")[:100]) or directory.slug_for_edd(
+            item_id=_item_id(params), item_name=_item_name(params)
+        )
+        if slug is not None:
+            found[name] = slug
+    inputs = [_input(request, entries[name], slug) for name, slug in found.items()]
+    outcomes = check_many(inputs, base_url=base_url(request), quota=update_quota(request))
     answers: dict[str, dict[str, Any]] = {}
-    pending = {name: _text(params, "slug")[:100] for name, params in entries.items()}
-    for attempt in (1, 2):
-        names = [name for name, slug in pending.items() if slug]
-        inputs = [_input(request, entries[name], pending[name]) for name in names]
-        outcomes = check_many(inputs, base_url=base_url(request)) if inputs else []
-        unresolved = {name for name in pending if not pending[name]}
-        for name, outcome in zip(names, outcomes, strict=True):
-            if outcome.product is None:
-                unresolved.add(name)
-                continue
+    for name, outcome in zip(found, outcomes, strict=True):
+        if outcome.product is not None:
             answers[name] = _version_document(outcome, _text(entries[name], "slug"))
             metrics.update_checks.labels(
                 "edd", "licensed" if outcome.package else "unlicensed"
             ).inc()
-        pending = {}
-        for name in unresolved:
-            product = _product(entries[name]) if attempt == 1 else None
-            if product is not None:
-                pending[name] = product.slug
-                continue
+    for name, params in entries.items():
+        if name not in answers:
             metrics.update_checks.labels("edd", "unknown_product").inc()
-            params = entries[name]
             named = _text(params, "slug") or _item_id(params) or _item_name(params)
             answers[name] = _version_error(
                 "This server does not sell that plugin." if named else "No item provided"
             )
-        if not pending:
-            break
     return answers
 
 
@@ -378,9 +377,12 @@ def edd_endpoint(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     action = _text(params, "edd_action").lower()
     if action == "get_version":
-        if any(name == "products" or name.startswith("products[") for name in params):
-            return _get_versions(request, params)
-        return JsonResponse(_versions(request, {"": params})[""])
+        try:
+            if any(name == "products" or name.startswith("products[") for name in params):
+                return _get_versions(request, params)
+            return JsonResponse(_versions(request, {"": params})[""])
+        except hotcache.RateLimited as limited:
+            return too_many_checks(limited.wait)
     if action == "activate_license":
         return _activate(request, params)
     if action == "deactivate_license":

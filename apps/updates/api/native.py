@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.licenses.models import Product
 from apps.licenses.selectors import license_check, product_by_slug
-from apps.updates import metrics
+from apps.updates import hotcache, metrics
 from apps.updates.api import licensing
 from apps.updates.api.common import (
     allow,
@@ -26,10 +26,13 @@ from apps.updates.api.common import (
     param,
     rate_limit,
     site_url_of,
+    too_many_checks,
+    update_quota,
     wp_version_of,
 )
 from apps.updates.checks import CheckInput, CheckOutcome, check_many
 
+# A site with more plugins than this splits its check (documented in docs/api and OpenAPI).
 MAX_PLUGINS = 200
 UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
 
@@ -83,7 +86,9 @@ def check(request: HttpRequest) -> HttpResponse:
             400,
         )
     if len(plugins) > MAX_PLUGINS:
-        return api_error("invalid_request", f"At most {MAX_PLUGINS} plugins per check.", 400)
+        return api_error(
+            "batch_too_large", f"At most {MAX_PLUGINS} plugins per check; split the request.", 400
+        )
     licenses = data.get("licenses")
     licenses = {} if licenses is None else licenses
     if not isinstance(licenses, dict):
@@ -117,11 +122,13 @@ def check(request: HttpRequest) -> HttpResponse:
                 beta=flag(beta) if not isinstance(beta, list) else plugin_file in beta,
             )
         )
+    try:
+        outcomes = check_many(inputs, base_url=base_url(request), quota=update_quota(request))
+    except hotcache.RateLimited as limited:
+        return too_many_checks(limited.wait)
     host = base_url(request).split("://", 1)[-1]
     answer: dict[str, Any] = {"plugins": {}, "no_update": {}, "translations": []}
-    for plugin_file, outcome in zip(
-        files, check_many(inputs, base_url=base_url(request)), strict=True
-    ):
+    for plugin_file, outcome in zip(files, outcomes, strict=True):
         if outcome.product is None:
             continue  # not ours: core keeps asking wordpress.org or another host about it
         section = "plugins" if outcome.has_update else "no_update"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from apps.updates import metrics
+from apps.updates import hotcache, metrics
 from apps.updates.api.common import (
     allow,
     api_error,
@@ -15,6 +15,8 @@ from apps.updates.api.common import (
     flag,
     param,
     site_url_of,
+    too_many_checks,
+    update_quota,
     wp_version_of,
 )
 from apps.updates.checks import CheckInput, CheckOutcome, check_many
@@ -69,7 +71,10 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
         locale=param(query, "locale")[:20],
         beta=flag(query.get("beta", "")) or param(query, "channel") == "beta",
     )
-    outcome = check_many([item], base_url=base_url(request))[0]
+    try:
+        outcome = check_many([item], base_url=base_url(request), quota=update_quota(request))[0]
+    except hotcache.RateLimited as limited:
+        return too_many_checks(limited.wait)
     if outcome.product is None:
         metrics.update_checks.labels("puc", "unknown_product").inc()
         return api_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
