@@ -1,10 +1,10 @@
-from django.urls import include, path
+from django.urls import path
 
 from apps.core import views
 
-# Shared by both URLconfs: liveness, readiness and Prometheus metrics.
+# Shared by both URLconfs: liveness, readiness and Prometheus metrics (for the scraper only).
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", views.metrics, name="metrics"),
 ]

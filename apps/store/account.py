@@ -1,8 +1,10 @@
 """The customer account: orders and licenses, sites, the key on request, renewals and upgrades.
 
 Signing in, out and resetting a password are Django's own views (see urls_account.py) with
-the two forms below. Every license page and action loads the license through the signed-in
-customer, so someone else's license id answers 404 whatever the request.
+the two forms below; django-axes locks out repeated failed sign-ins (apps/core/signin.py), and
+the reset view below throttles requests per address and per e-mail. Every license page and
+action loads the license through the signed-in customer, so someone else's license id answers
+404 whatever the request.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.models import User
@@ -21,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from apps.core import throttle
 from apps.licenses import selectors as license_selectors
 from apps.licenses import services as license_services
 from apps.store import account_selectors
@@ -74,6 +78,39 @@ class AccountPasswordResetForm(PasswordResetForm):
             to_email,
             html_email_template_name,
         )
+
+
+def _reset_email_key(group: str, request: HttpRequest) -> str:
+    return request.POST.get("email", "").strip().casefold()
+
+
+class AccountPasswordResetView(auth_views.PasswordResetView):
+    """Django's reset view, throttled per address and per e-mail against mail-bombing.
+
+    The refusal names the address asked for, never whether it has an account: it counts
+    requests, found or not, and the page for a sent link stays the same for both.
+    """
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        wait = throttle.throttle_wait(
+            self.request, group="password-reset-ip", rate=settings.DEPOT_PASSWORD_RESET_RATE_IP
+        ) or throttle.throttle_wait(
+            self.request,
+            group="password-reset-email",
+            rate=settings.DEPOT_PASSWORD_RESET_RATE_EMAIL,
+            key=_reset_email_key,
+        )
+        if wait is not None:
+            form.add_error(
+                None,
+                "Too many links were asked for; try again in "
+                f"{throttle.minutes(wait)}. A link already sent works for a few days.",
+            )
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+            return response
+        return super().form_valid(form)
 
 
 class SiteForm(forms.Form):

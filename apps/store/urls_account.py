@@ -28,7 +28,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        account.AccountPasswordResetView.as_view(
             template_name="store/account/password_reset.html",
             form_class=account.AccountPasswordResetForm,
             email_template_name="store/account/password_reset_email.txt",
@@ -50,6 +50,8 @@ urlpatterns = [
             template_name="store/account/password_reset_confirm.html",
             success_url=reverse_lazy("store:password-reset-complete"),
             post_reset_login=True,
+            # Signed in with the model backend: axes' backend only guards authenticate().
+            post_reset_login_backend="django.contrib.auth.backends.ModelBackend",
         ),
         name="password-reset-confirm",
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -11,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from apps.core import throttle
 from apps.licenses import selectors as license_selectors
 from apps.store import selectors, services
 from apps.store.cart import Cart, PricedCart
@@ -81,10 +83,6 @@ def cart_remove(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cart_coupon(request: HttpRequest) -> HttpResponse:
     """Apply (or, with an empty code, remove) a coupon code; refused codes are throttled."""
-    from django.conf import settings
-
-    from apps.core import throttle
-
     form = CouponForm(request.POST)
     code = form.cleaned_data["code"] if form.is_valid() else ""
     # Only refused codes count, per address: a buyer with a real code is never held up, and

@@ -68,6 +68,8 @@ ENV = {
     "DEPOT_STORE_BASE_URL": f"https://{HOST}:{PORT_WEB}",
     "DEPOT_PAYMENT_GATEWAY": "test",
     "DJANGO_LOG_LEVEL": "WARNING",
+    # Production serves /metrics only to a scraper that presents this token.
+    "DEPOT_METRICS_TOKEN": "bench-only-metrics-token",
 }
 MODES = {
     "celery": "Celery worker",
@@ -518,7 +520,14 @@ def metrics_sql_counter(port: int) -> Callable[[], float]:
     def read() -> float:
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
         try:
-            conn.request("GET", "/metrics", headers={"Host": f"{HOST}:{port}"})
+            conn.request(
+                "GET",
+                "/metrics",
+                headers={
+                    "Host": f"{HOST}:{port}",
+                    "Authorization": f"Bearer {ENV['DEPOT_METRICS_TOKEN']}",
+                },
+            )
             text = conn.getresponse().read().decode()
         finally:
             conn.close()

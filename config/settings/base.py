@@ -1,9 +1,11 @@
 """Settings shared by every role. Host-specific values come from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -23,6 +25,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    # Sign-in lock-out (failures counted in the database, so it needs no Redis) and TOTP for staff.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "apps.core",
     "apps.licenses",
     "apps.updates",
@@ -33,13 +39,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.NoStoreKeyPagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, so the 429 it turns a locked-out sign-in into is what the metrics count.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -156,6 +167,36 @@ STORAGES: dict[str, Any] = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# axes first: it refuses a locked-out account or address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Content-Security-Policy on every response (django-csp). Scripts and <style> elements run
+# only from this origin or with the request's nonce (`{{ request.csp_nonce }}`); style
+# attributes stay allowed (they cannot run script). Images may come from any HTTPS host:
+# banners are vendor URLs and screenshots pre-signed S3 URLs. Forms post only here, and with
+# Stripe the checkout's redirect goes on to Stripe Checkout, which form-action also governs.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF]
+        + (
+            ["https://checkout.stripe.com"]
+            if env("DEPOT_PAYMENT_GATEWAY", default="test") == "stripe"
+            else []
+        ),
+    },
+}
+
 LOGIN_URL = "store:login"
 LOGIN_REDIRECT_URL = "store:account"
 LOGOUT_REDIRECT_URL = "store:catalogue"
@@ -229,7 +270,39 @@ DEPOT_FREE_STAGING_SITES = env.int("DEPOT_FREE_STAGING_SITES", default=3)
 # staging copy, as EDD's "bypass local hosts"; off, only the host name decides.
 DEPOT_TRUST_CLIENT_ENVIRONMENT = env.bool("DEPOT_TRUST_CLIENT_ENVIRONMENT", default=False)
 
+# Sign-in lock-out (django-axes, store and admin alike): after DEPOT_SIGNIN_FAILURE_LIMIT failed
+# sign-ins for one account, or from one address, within the cool-off, that account or address
+# is refused for DEPOT_SIGNIN_COOLOFF_MINUTES after its latest attempt. Counted in the database.
+AXES_FAILURE_LIMIT = env.int("DEPOT_SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DEPOT_SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttle.client_ip"
+AXES_USERNAME_CALLABLE = "apps.core.signin.lockout_username"
+AXES_LOCKOUT_CALLABLE = "apps.core.signin.lockout_response"
+# Log lock-outs, not a start-up banner in every manage.py command.
+AXES_VERBOSE = False
+# Masked in the POST data axes keeps of a failed attempt (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+# Per-address throttles (django-ratelimit on the default cache; open when the cache is down):
+# password-reset requests per address and per e-mail, refused coupon codes per address.
+RATELIMIT_FAIL_OPEN = True
+DEPOT_PASSWORD_RESET_RATE_IP = env("DEPOT_PASSWORD_RESET_RATE_IP", default="10/h")
+DEPOT_PASSWORD_RESET_RATE_EMAIL = env("DEPOT_PASSWORD_RESET_RATE_EMAIL", default="3/h")
+DEPOT_COUPON_FAILURE_RATE = env("DEPOT_COUPON_FAILURE_RATE", default="10/h")
+# The admin asks staff for a TOTP code (django-otp) besides the password; production turns it
+# on, and `manage.py staff_totp_enrol USERNAME` gives a staff user the device it needs.
+DEPOT_ADMIN_REQUIRE_2FA = env.bool("DEPOT_ADMIN_REQUIRE_2FA", default=False)
+
+# /metrics answers only `Authorization: Bearer <DEPOT_METRICS_TOKEN>` when a token is set.
+# Without one it is open here (make run, tests) and absent (404) in production.
+DEPOT_METRICS_TOKEN = env("DEPOT_METRICS_TOKEN", default="")
+DEPOT_METRICS_REQUIRE_TOKEN = False
+
 DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
+# The name an authenticator app shows next to a staff user's TOTP codes.
+OTP_TOTP_ISSUER = DEPOT_SITE_NAME
 DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
 # The store's public address, for links in e-mails sent by the worker (no request there).
 DEPOT_STORE_BASE_URL = env("DEPOT_STORE_BASE_URL", default="http://127.0.0.1:8000")
@@ -243,13 +316,24 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 # Seconds a webhook's signed timestamp may be old (Stripe's own libraries use 300).
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 
-LOGGING = {
+# Every handler carries the redact filter: license keys, download and reset tokens and the
+# confirmation's ?key= never reach a log (gunicorn's logs: deploy/gunicorn/common.py). The
+# `django` and `django.server` loggers lose Django's own handlers, which have no filter, and
+# log through the root's.
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "apps.core.logging.RedactSecrets"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 

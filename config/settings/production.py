@@ -1,7 +1,7 @@
 """Production: MariaDB, Redis, S3, Celery on RabbitMQ; every host value from the environment."""
 
 from .base import *  # noqa: F403
-from .base import database_from_url, env, redis_cache, s3_storage
+from .base import LOGGING, database_from_url, env, redis_cache, s3_storage
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -43,12 +43,18 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
+# The admin takes a password and a TOTP code; `manage.py staff_totp_enrol USERNAME` gives the
+# first admin (and each staff user after) the authenticator entry it asks for.
+DEPOT_ADMIN_REQUIRE_2FA = env.bool("DEPOT_ADMIN_REQUIRE_2FA", default=True)
+
 LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET")
 LICENSE_KEY_ENCRYPTION_KEY = env("LICENSE_KEY_ENCRYPTION_KEY")
 
 # TLS ends at the proxy in front (nginx, a load balancer); it says so in this header.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# /metrics only for the scraper: without DEPOT_METRICS_TOKEN it answers 404 (see base.py).
+DEPOT_METRICS_REQUIRE_TOKEN = True
 # Probes and scrapers talk plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
@@ -61,14 +67,11 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
+# base.py's logging (the redact filter on every handler) with one JSON object per line.
 LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "apps.core.logging.JsonFormatter",
-        },
+    **LOGGING,
+    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }

@@ -10,6 +10,10 @@ UPDATES_DROPPED_APPS = frozenset(
         "django.contrib.sessions",
         "django.contrib.messages",
         "django.contrib.staticfiles",
+        # Sign-in lock-out and the staff second factor: no sign-in on this role.
+        "axes",
+        "django_otp",
+        "django_otp.plugins.otp_totp",
     }
 )
 
@@ -19,6 +23,12 @@ UPDATES_DROPPED_MIDDLEWARE = frozenset(
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
+        # No sign-in here: nothing for the lock-out or the staff second factor to guard.
+        "django_otp.middleware.OTPMiddleware",
+        "axes.middleware.AxesMiddleware",
+        # JSON and zips only: no HTML page to protect, no page that shows a key.
+        "csp.middleware.CSPMiddleware",
+        "apps.core.middleware.NoStoreKeyPagesMiddleware",
     }
 )
 

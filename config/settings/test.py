@@ -25,6 +25,13 @@ LICENSE_KEY_HMAC_SECRET = "test-license-hmac-secret"
 LICENSE_KEY_ENCRYPTION_KEY = "dGVzdC1vbmx5LWxpY2Vuc2UtZW5jcnlwdGlvbi1rZXk="
 DEPOT_SIGNING_KEY = "dGVzdC1vbmx5LXBhY2thZ2Utc2lnbmluZy1rZXkhISE="
 DEPOT_ACCOUNT_URL = "https://shop.example.com/account/"
+# The test client's login() calls authenticate() without a request, which axes refuses, and
+# the throttles' counts in Redis outlive a test (the database is flushed once a run): the
+# sign-in throttle tests turn both on. The admin asks no TOTP code here (the browser tests
+# sign in with a password); the 2FA tests turn it on.
+AXES_ENABLED = False
+RATELIMIT_ENABLE = False
+DEPOT_ADMIN_REQUIRE_2FA = False
 
 DEPOT_TEST_BACKEND, DEPOT_TEST_BACKEND_PROBLEMS = choose_backend()
 _run_tag = str(os.getpid())

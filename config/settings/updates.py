@@ -21,3 +21,6 @@ DEPOT_READYZ_CHECKS = ["database", "cache", "storage"]
 # No CSRF middleware on purpose: nothing here is authenticated by a cookie. Update and
 # license calls carry their license key, so a forged cross-site request gains nothing.
 SILENCED_SYSTEM_CHECKS = ["security.W003"]
+
+# Nothing signs in on this role; without axes installed its backend must not be named either.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]

@@ -2,6 +2,15 @@
 
 import multiprocessing
 import os
+import sys
+
+from gunicorn.glogging import Logger
+
+# The repository root, for apps.core.logging (gunicorn puts only its own directory on the path
+# before it reads this file).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from apps.core.logging import RedactSecrets
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -17,6 +26,25 @@ graceful_timeout = 30
 accesslog: str | None = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with license keys, download and reset tokens and ?key= redacted.
+
+    The filter sits on every handler of the access and error logs, so the request line, the
+    Referer (a page under /orders/…?key= is the Referer of what it loads) and any custom
+    GUNICORN access-log format are covered alike.
+    """
+
+    def setup(self, cfg: object) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                    handler.addFilter(RedactSecrets())
+
+
+logger_class = RedactingLogger
 
 
 # With several workers each keeps its own Prometheus counters; PROMETHEUS_MULTIPROC_DIR makes

@@ -159,8 +159,9 @@ class Mailbox:
         for message in self.sink.wait_for(0, timeout=0):
             if address in str(message["To"]):
                 for part in message.walk():
-                    if part.get_content_type() == "text/plain":
-                        bodies.append(part.get_payload(decode=True).decode())
+                    payload = part.get_payload(decode=True)
+                    if part.get_content_type() == "text/plain" and isinstance(payload, bytes):
+                        bodies.append(payload.decode())
         return bodies
 
 
