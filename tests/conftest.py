@@ -157,6 +157,25 @@ def real_backends(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_hot_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: slugs repeat across tests, ids do not.
+
+    A test without transactions never runs the after-commit hooks that drop cached update
+    state (the product directory, metadata), so what an earlier test cached must go here.
+    """
+    from django.core.cache import cache
+
+    from apps.updates import hotcache
+    from apps.updates.stats import expiring_forget
+
+    cache.clear()
+    hotcache.store_reset()
+    expiring_forget()
+    yield
+    hotcache.store_reset()
+
+
 @dataclass(frozen=True)
 class Worker:
     process: subprocess.Popen[bytes]

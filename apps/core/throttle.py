@@ -22,7 +22,10 @@ Key = Callable[[str, HttpRequest], str]
 
 
 def client_ip(request: HttpRequest) -> str:
-    """Return the client's address; behind DEPOT_TRUSTED_PROXIES proxies, from X-Forwarded-For."""
+    """Return the client's address; behind DEPOT_TRUSTED_PROXIES proxies, from X-Forwarded-For.
+
+    The one rule for every per-address limit: sign-in lock-outs, store throttles, the API's.
+    """
     proxies: int = settings.DEPOT_TRUSTED_PROXIES
     if proxies:
         hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]

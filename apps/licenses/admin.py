@@ -19,6 +19,7 @@ from apps.licenses.services import (
     license_save,
     license_status_set,
     product_save,
+    products_delete,
 )
 from apps.licenses.sites import site_normalise
 
@@ -32,6 +33,12 @@ class ProductAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         product_save(product=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Product) -> None:
+        products_delete(product_ids=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        products_delete(product_ids=list(queryset.values_list("pk", flat=True)))
 
 
 class ActivationInline(admin.TabularInline):

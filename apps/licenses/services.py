@@ -349,6 +349,16 @@ def product_release_note(
 
 
 @transaction.atomic
+def products_delete(*, product_ids: Collection[int]) -> int:
+    """Delete products (the admin's delete) and announce each, so update checks forget them."""
+    products = list(Product.objects.filter(pk__in=list(product_ids)).values_list("pk", "slug"))
+    deleted, _ = Product.objects.filter(pk__in=[pk for pk, _ in products]).delete()
+    for product_id, slug in products:
+        publish(ProductChanged(product_id=product_id, slug=slug))
+    return deleted
+
+
+@transaction.atomic
 def product_save(*, product: Product) -> Product:
     """Save a product edited in the admin and announce the change."""
     product.save()

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.licenses.models import License, Product
 from apps.licenses.services import license_activate, license_create, product_upsert
-from apps.updates import hotcache
 from apps.updates.models import Release
 from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
-from apps.updates.stats import expiring_forget
 
 WP_UA = "WordPress/6.7.1; https://shop.example.com/"
 SITE = "https://shop.example.com/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_hot_cache() -> Iterator[None]:
-    """Each test starts with an empty cache: slugs repeat across tests, ids do not."""
-    cache.clear()
-    hotcache.store_reset()
-    expiring_forget()
-    yield
-    hotcache.store_reset()
 
 
 @dataclass

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.licenses.services import product_upsert
@@ -280,3 +281,30 @@ def test_with_redis_down_update_checks_fail_open_past_the_limit(client, release,
 
     # Then every check is answered from the database
     assert answers == [200, 200, 200]
+
+
+def test_a_product_deleted_in_the_admin_is_forgotten_by_the_next_check(
+    client, release, django_capture_on_commit_callbacks
+):
+    # Given a plugin the directory knows (a check found it)
+    from django.contrib.auth.models import User
+
+    from apps.licenses.models import Product
+
+    with django_capture_on_commit_callbacks(execute=True):
+        product = product_upsert(slug="searchlight", name="Searchlight SEO")
+    assert _puc(client, "searchlight").json()["code"] == "no_release"
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("boss", "boss@example.com", "x"))
+
+    # When an admin deletes it
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = admin.post(f"/admin/licenses/product/{product.pk}/delete/", {"post": "yes"})
+
+    # Then the next check treats the slug as foreign: no query spent looking for it
+    assert deleted.status_code == 302 and not Product.objects.filter(slug="searchlight").exists()
+    _puc(client, "formwell")  # the directory is read again by this process
+    with CaptureQueriesContext(connection) as queries:
+        answer = _puc(client, "searchlight").json()
+    assert answer["code"] == "unknown_product"
+    assert len(queries) == 0, [q["sql"] for q in queries]

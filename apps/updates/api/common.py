@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 
+from apps.core.throttle import client_ip
 from apps.licenses.sites import site_from_user_agent
 from apps.updates import hotcache, metrics
 
@@ -67,17 +68,6 @@ def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
         return explicit[:30]
     match = _WP_USER_AGENT.match(request.headers.get("User-Agent", ""))
     return match.group(1) if match else ""
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address; behind DEPOT_TRUSTED_PROXIES proxies, from X-Forwarded-For."""
-    proxies: int = settings.DEPOT_TRUSTED_PROXIES
-    if proxies:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-        hops = [h for h in hops if h]
-        if len(hops) >= proxies:
-            return hops[-proxies][:64]
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
 
 
 def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpResponse | None:
