@@ -14,6 +14,7 @@ rest are looked up in one query, unknown ones cached negatively.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -144,23 +145,24 @@ def _stats(inputs: Sequence[CheckInput], sites: list[str | None]) -> Any:
 
 
 def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | None:
+    load = functools.partial(product_snapshot_load, slug=slug)
     if not cache_up:
-        found, snapshot = hotcache.local_get(slug, "", max_age=hotcache.LOCAL_TTL_WITHOUT_REDIS)
-        if not found:
-            snapshot = product_snapshot_load(slug=slug)
-            hotcache.local_put(slug, "", snapshot)
-        return snapshot
+        return hotcache.metadata_without_cache(slug, load)
     try:
         if gen is None:
             # Take the generation before reading, so a publish in between is never hidden.
             gen = hotcache.generation_ensure(slug)
         found, snapshot = hotcache.metadata_get(slug, gen)
     except hotcache.Unavailable:
-        return _snapshot(slug, None, False)
+        return hotcache.metadata_without_cache(slug, load)
     if not found:
-        snapshot = product_snapshot_load(slug=slug)
-        hotcache.metadata_put(slug, gen, snapshot)
+        # Concurrent misses of this generation in this process share one load.
+        snapshot = hotcache.metadata_fill(slug, gen, load)
     return snapshot
+
+
+def _states_load(key_hashes: list[str]) -> dict[str, str]:
+    return {h: s.to_json() for h, s in license_states_by_hash(key_hashes=key_hashes).items()}
 
 
 def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, LicenseState | None]:
@@ -176,13 +178,15 @@ def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, Li
             states[key_hash] = LicenseState.from_json(raw)
     if not misses:
         return states
-    loaded = license_states_by_hash(key_hashes=misses)
-    for key_hash in misses:
-        states[key_hash] = loaded.get(key_hash)
-    if cache_up:
-        hotcache.licenses_put(
-            [(h, loaded[h].to_json() if h in loaded else None, raw_states[h]) for h in misses]
-        )
+    if not cache_up:
+        # Nothing to tell a state read before a change from one read after: read our own.
+        loaded = license_states_by_hash(key_hashes=misses)
+        states.update({h: loaded.get(h) for h in misses})
+        return states
+    # Concurrent misses of a key in this process share one load (and one cache fill).
+    filled = hotcache.licenses_fill({h: raw_states[h] for h in misses}, _states_load)
+    for key_hash, state_json in filled.items():
+        states[key_hash] = LicenseState.from_json(state_json) if state_json else None
     return states
 
 

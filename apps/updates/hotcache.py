@@ -21,6 +21,17 @@ Three kinds of entries, all JSON under the ``depot:upd:`` prefix:
   key behind.
 - ``rate:<bucket>:<ip>``: a client address's requests in the current minute.
 
+Every TTL written here is spread by ±TTL_SPREAD (`ttl_jittered`), so entries filled together
+(a cold start, a publish that every process answers at once) do not all expire together. A
+miss is refilled once per key and process: concurrent misses of one key wait for the first
+loader (`SingleFlight`), which looks at the cache once more before it reads the database.
+A result is shared only where it cannot hide a change: a license state or the directory
+among readers that found the same thing in the cache (nothing, or the same tombstone), a
+snapshot among readers of the same generation. Not across processes: the updates
+role runs one thread per process, so a cold key costs one read per process (a few queries
+by index, tens of processes); a Redis lease would add a round trip to every miss and park
+the losing workers while they poll, to save reads the database does not notice.
+
 A warm check sends one pipeline: MGET of the generations and license states it needs, the
 client address's request counter, and the install-statistics counters (a process whose copy
 of the directory is older than a few seconds reads it first). With Redis unreachable the
@@ -35,13 +46,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import caches
 from django.db import transaction
@@ -76,6 +88,85 @@ DIRECTORY_KEY = f"{PREFIX}products"
 DIRECTORY_LOCAL_TTL = 5.0
 # A change missed while Redis was down (or a product deleted in the admin) heals this soon.
 DIRECTORY_TTL = 5 * 60
+# Each TTL above is written as TTL * (1 ± TTL_SPREAD), drawn at random per write.
+TTL_SPREAD = 0.1
+# How long a miss waits for another thread loading the same key before reading it itself.
+FLIGHT_WAIT = 2.0
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def ttl_jittered(ttl: int) -> int:
+    """Return `ttl` spread at random by ±TTL_SPREAD, so entries filled together expire apart."""
+    spread = int(ttl * TTL_SPREAD)
+    return ttl + random.randint(-spread, spread)
+
+
+class _Flight:
+    __slots__ = ("done", "ok", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self.value: Any = None
+
+
+class SingleFlight:
+    """Loads of the same key in this process at the same time: the first loads, the rest wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, _Flight] = {}
+
+    def load_many(self, keys: Sequence[K], fill: Callable[[list[K]], dict[K, T]]) -> dict[K, T]:
+        """Return fill()'s values for `keys`, calling it only for keys no other thread is loading.
+
+        The keys another thread is loading are waited for (FLIGHT_WAIT at most); if that thread
+        fails or is too slow, they are filled here after all: a miss never hangs or fails
+        because of another request.
+        """
+        mine: dict[K, _Flight] = {}
+        theirs: dict[K, _Flight] = {}
+        with self._lock:
+            for key in keys:
+                flight = self._flights.get(key)
+                if flight is None:
+                    mine[key] = self._flights[key] = _Flight()
+                else:
+                    theirs[key] = flight
+        values: dict[K, T] = {}
+        if mine:
+            try:
+                values = fill(list(mine))
+            finally:
+                self._settle(mine, values)
+        late = []
+        for key, flight in theirs.items():
+            if flight.done.wait(FLIGHT_WAIT) and flight.ok:
+                values[key] = flight.value
+            else:
+                late.append(key)
+        if late:
+            values.update(fill(late))
+        return values
+
+    def load(self, key: Hashable, fill: Callable[[], T]) -> T:
+        """Return fill()'s value for `key`, shared with the threads missing it at the same time."""
+        return self.load_many([key], lambda _: {key: fill()})[key]
+
+    def _settle(self, mine: dict[K, _Flight], values: dict[K, Any]) -> None:
+        with self._lock:
+            for key, flight in mine.items():
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+        for key, flight in mine.items():
+            if key in values:
+                flight.value, flight.ok = values[key], True
+            flight.done.set()
+
+
+_flights = SingleFlight()
 
 
 class Unavailable(Exception):
@@ -336,7 +427,7 @@ def generation_ensure(slug: str) -> str:
     """Return the product's current generation, creating one if it has none (cold start)."""
     s = store()
     fresh = secrets.token_hex(8)
-    if s.set(gen_key(slug), fresh, GEN_TTL, only_new=True):
+    if s.set(gen_key(slug), fresh, ttl_jittered(GEN_TTL), only_new=True):
         return fresh
     current = s.get(gen_key(slug))
     return current or fresh
@@ -359,13 +450,53 @@ def metadata_put(slug: str, gen: str, snapshot: dict[str, Any] | None) -> None:
     """Store a snapshot read from the database under the generation read before it."""
     local_put(slug, gen, snapshot)
     with contextlib.suppress(Unavailable):
-        store().set(meta_key(slug, gen), json.dumps(snapshot), META_TTL)
+        store().set(meta_key(slug, gen), json.dumps(snapshot), ttl_jittered(META_TTL))
+
+
+Snapshot = dict[str, Any] | None
+
+
+def metadata_fill(slug: str, gen: str, load: Callable[[], Snapshot]) -> Snapshot:
+    """Return the snapshot for a generation the cache missed, loaded once in this process.
+
+    Threads missing the same generation wait for the first; it looks in memory and the cache
+    again (another thread or process may have filled it meanwhile) before calling load().
+    """
+
+    def fill() -> Snapshot:
+        with contextlib.suppress(Unavailable):
+            found, cached = metadata_get(slug, gen)
+            if found:
+                return cached
+        snapshot = load()
+        metadata_put(slug, gen, snapshot)
+        return snapshot
+
+    return _flights.load(("meta", slug, gen), fill)
+
+
+def metadata_without_cache(slug: str, load: Callable[[], Snapshot]) -> Snapshot:
+    """Return a snapshot with Redis down: this process's copy of the last few seconds, else load().
+
+    Concurrent misses of one product share one load().
+    """
+
+    def fill() -> Snapshot:
+        found, held = local_get(slug, "", max_age=LOCAL_TTL_WITHOUT_REDIS)
+        if found:
+            return held
+        snapshot = load()
+        local_put(slug, "", snapshot)
+        return snapshot
+
+    found, held = local_get(slug, "", max_age=LOCAL_TTL_WITHOUT_REDIS)
+    return held if found else _flights.load(("local", slug), fill)
 
 
 def metadata_bump(slug: str) -> None:
     """Start a new generation for `slug`: the next check reads the database again."""
     try:
-        store().set(gen_key(slug), secrets.token_hex(8), GEN_TTL)
+        store().set(gen_key(slug), secrets.token_hex(8), ttl_jittered(GEN_TTL))
     except Unavailable:
         # The old generation stays; fall back to a short in-process life for snapshots.
         logger.error("could not bump the metadata generation of %s", slug)
@@ -409,12 +540,55 @@ def licenses_put(loaded: Sequence[tuple[str, str | None, str | None]]) -> None:
 
 
 def _license_value(state_json: str | None) -> tuple[str, int]:
-    return (NEGATIVE, NEGATIVE_TTL) if state_json is None else (state_json, LICENSE_TTL)
+    if state_json is None:
+        return NEGATIVE, ttl_jittered(NEGATIVE_TTL)
+    return state_json, ttl_jittered(LICENSE_TTL)
+
+
+def licenses_fill(
+    seen: dict[str, str | None], load: Callable[[list[str]], dict[str, str]]
+) -> dict[str, str | None]:
+    """Return the states (JSON, None if unknown) of keys the cache missed, loaded once per process.
+
+    `seen` maps each key hash to what the cache held (nothing or a tombstone); load(hashes)
+    reads states from the database (unknown keys absent). A thread shares the load of another
+    only if both found the same thing: one that found a change's tombstone never takes a state
+    read before that change. The loader reads the cache again first, and caches what it loads
+    as `licenses_put` does.
+    """
+    flights = {(license_key(h), raw): h for h, raw in seen.items()}
+
+    def fill(claimed: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], str | None]:
+        hashes = [flights[k] for k in claimed]
+        try:
+            now = store().fetch([license_key(h) for h in hashes], None)
+        except Unavailable:
+            now = [seen[h] for h in hashes]
+        found: dict[tuple[str, str | None], str | None] = {}
+        todo: dict[tuple[str, str | None], str | None] = {}
+        for flight, raw in zip(claimed, now, strict=True):
+            if raw is None or is_tombstone(raw):
+                todo[flight] = raw
+            else:
+                found[flight] = None if raw == NEGATIVE else raw
+        if todo:
+            loaded = load([flights[k] for k in todo])
+            states = {k: loaded.get(flights[k]) for k in todo}
+            licenses_put([(flights[k], states[k], raw) for k, raw in todo.items()])
+            found.update(states)
+        return found
+
+    got = _flights.load_many(list(flights), fill)
+    return {h: got[k] for k, h in flights.items()}
 
 
 def license_forget(key_hash: str) -> None:
     """Mark a license's cached state as changed with a fresh tombstone (after commit)."""
-    store().set(license_key(key_hash), TOMBSTONE_PREFIX + secrets.token_hex(6), TOMBSTONE_TTL)
+    store().set(
+        license_key(key_hash),
+        TOMBSTONE_PREFIX + secrets.token_hex(6),
+        ttl_jittered(TOMBSTONE_TTL),
+    )
 
 
 # --- the product directory ------------------------------------------------------------
@@ -439,11 +613,32 @@ def directory_get(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raw, cache_up = None, False
     if raw is not None and not is_tombstone(raw):
         value: dict[str, Any] = json.loads(raw)
-    else:
-        value = load()
-        if cache_up:
-            with contextlib.suppress(Unavailable):
-                store().fill_many([(DIRECTORY_KEY, json.dumps(value), DIRECTORY_TTL, raw)])
+        _directory = (time.monotonic(), value)
+        return value
+    # Shared only among threads that found the same thing (see licenses_fill).
+    return _flights.load((DIRECTORY_KEY, raw), lambda: _directory_fill(load, raw, cache_up))
+
+
+def _directory_fill(
+    load: Callable[[], dict[str, Any]], seen: str | None, cache_up: bool
+) -> dict[str, Any]:
+    global _directory
+    held = _directory
+    if held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
+        return held[1]  # loaded by a thread that finished before this one asked
+    if cache_up:
+        with contextlib.suppress(Unavailable):
+            raw = store().get(DIRECTORY_KEY)
+            if raw is not None and not is_tombstone(raw):
+                value: dict[str, Any] = json.loads(raw)
+                _directory = (time.monotonic(), value)
+                return value
+            seen = raw
+    value = load()
+    if cache_up:
+        with contextlib.suppress(Unavailable):
+            ttl = ttl_jittered(DIRECTORY_TTL)
+            store().fill_many([(DIRECTORY_KEY, json.dumps(value), ttl, seen)])
     _directory = (time.monotonic(), value)
     return value
 
@@ -452,7 +647,7 @@ def directory_forget() -> None:
     """Mark the product directory as changed: every process reloads it within seconds."""
     global _directory
     _directory = None
-    store().set(DIRECTORY_KEY, TOMBSTONE_PREFIX + secrets.token_hex(6), DIRECTORY_TTL)
+    store().set(DIRECTORY_KEY, TOMBSTONE_PREFIX + secrets.token_hex(6), ttl_jittered(DIRECTORY_TTL))
 
 
 # --- rate limits ------------------------------------------------------------------------
