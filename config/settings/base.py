@@ -113,6 +113,10 @@ def redis_cache(url: str) -> dict[str, Any]:
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
             "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
+            # After a connection error or timeout, calls fail at once for
+            # DEPOT_CACHE_BREAKER_SECONDS (apps.core.cache), so a hung Redis costs one timeout
+            # per process per window instead of one per call.
+            "REDIS_CLIENT_CLASS": "apps.core.cache.BreakerRedis",
         },
     }
 
@@ -120,6 +124,8 @@ def redis_cache(url: str) -> dict[str, Any]:
 CACHES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
+# Seconds each process stops calling Redis after a failure before trying it again.
+DEPOT_CACHE_BREAKER_SECONDS = env.float("DEPOT_CACHE_BREAKER_SECONDS", default=10.0)
 
 
 def s3_storage(

@@ -14,8 +14,8 @@ if env("DATABASE_REPLICA_URL", default=""):
 
 CACHES = {"default": redis_cache(env("REDIS_URL"))}
 # cached_db: Redis answers reads, the database keeps the truth, so a Redis outage
-# logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# logs nobody out; apps.core.sessions also keeps sign-in and the cart working through one.
+SESSION_ENGINE = "apps.core.sessions"
 
 # Plugin zips and media on S3 (any S3-compatible endpoint); DEPOT_STORAGE=filesystem keeps
 # them under DJANGO_MEDIA_ROOT for a single-host install.

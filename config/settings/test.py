@@ -57,7 +57,7 @@ if DEPOT_TEST_BACKEND == "real":
     CACHES = {
         "default": redis_cache(env("DEPOT_TEST_REDIS_URL", default=f"redis://{_host}:6379/13"))
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "apps.core.sessions"
     CELERY_BROKER_URL = env("DEPOT_TEST_BROKER_URL", default=f"amqp://guest:guest@{_host}:5672//")
     if env("DEPOT_TEST_S3_ENDPOINT", default=""):
         STORAGES = {
