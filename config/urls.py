@@ -22,3 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# A database lost outside a view (a session read in middleware) is a 503 too, see
+# apps.core.outage; any other unhandled error is Django's 500.
+handler500 = "apps.core.views.server_error"

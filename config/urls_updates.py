@@ -10,3 +10,7 @@ urlpatterns = [
     path("updates/", include("apps.updates.urls")),
     path("", include("apps.core.urls")),
 ]
+
+# A database lost outside a view (a session read in middleware) is a 503 too, see
+# apps.core.outage; any other unhandled error is Django's 500.
+handler500 = "apps.core.views.server_error"

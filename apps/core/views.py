@@ -1,11 +1,24 @@
+import os
+import sys
+
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 
-from apps.core.health import run_checks
+from apps.core.health import Health, dependencies, readiness
+from apps.core.metrics import outbox_collector
+from apps.core.outage import database_unavailable, is_connection_error
 
 
 @never_cache
@@ -15,19 +28,55 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _health_response(health: Health, *, detail: bool) -> JsonResponse:
+    required = {name for group in health.require for name in group}
+    body: dict[str, object] = {
+        "status": "ok" if health.ready else "unavailable",
+        "checks": {
+            r.name: ({**r.as_dict(), "required": r.name in required} if detail else r.as_dict())
+            for r in health.results
+        },
+    }
+    if detail:
+        body["require"] = health.require
+    if health.down:
+        body["down"] = health.down
+    return JsonResponse(body, status=200 if health.ready else 503)
+
+
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Report each backing service by name, up or down; 503 when any of them is down."""
-    results = run_checks()
-    ok = all(r.ok for r in results)
-    body: dict[str, object] = {
-        "status": "ok" if ok else "unavailable",
-        "checks": {r.name: r.as_dict() for r in results},
-    }
-    if not ok:
-        body["down"] = [r.name for r in results if not r.ok]
-    return JsonResponse(body, status=200 if ok else 503)
+    """Answer 200 when this role can do its job now; check only what it cannot live without."""
+    return _health_response(readiness(), detail=False)
+
+
+@never_cache
+@require_safe
+def readyz_detail(request: HttpRequest) -> JsonResponse:
+    """Report every dependency, up or down, with the readiness verdict as the status."""
+    return _health_response(dependencies(), detail=True)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Answer an unhandled error; a lost database (raised outside a view) is a 503."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError) and is_connection_error(exc):
+        return database_unavailable(request)
+    return defaults.server_error(request)
+
+
+def _export() -> HttpResponse:
+    # django-prometheus' export, plus the outbox gauges computed now. With several workers
+    # their figures are summed from PROMETHEUS_MULTIPROC_DIR; the outbox collector is added to
+    # that registry as well (it reads the database, so every worker gives the same answer).
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(outbox_collector)
+    else:
+        registry = REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @never_cache
@@ -42,7 +91,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
                 {"code": "not_found", "message": "Nothing here."},
                 status=404,
             )
-        return ExportToDjangoView(request)
+        return _export()
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not constant_time_compare(presented.strip(), token):
         response = JsonResponse(
@@ -54,4 +103,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return ExportToDjangoView(request)
+    return _export()

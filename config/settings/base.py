@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A lost database answers 503 with Retry-After, not 500 (both roles).
+    "apps.core.outage.DatabaseUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "apps.core.middleware.NoStoreKeyPagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -305,6 +307,18 @@ DEPOT_ADMIN_REQUIRE_2FA = env.bool("DEPOT_ADMIN_REQUIRE_2FA", default=False)
 # Without one it is open here (make run, tests) and absent (404) in production.
 DEPOT_METRICS_TOKEN = env("DEPOT_METRICS_TOKEN", default="")
 DEPOT_METRICS_REQUIRE_TOKEN = False
+
+# Health (apps.core.health): every dependency /readyz/detail reports, by name; and what
+# /readyz requires, as groups of names of which any one passing meets the group. The web
+# role can take orders without Redis, S3 or the broker (sessions fall back to the database,
+# the outbox holds events), but nothing without the database.
+DEPOT_HEALTH_CHECKS = {
+    "database": "apps.core.health.check_database",
+    "cache": "apps.core.health.check_cache",
+    "storage": "apps.core.health.check_storage",
+    "broker": "apps.core.health.check_broker",
+}
+DEPOT_READYZ_REQUIRE = [["database"]]
 
 DEPOT_SITE_NAME = env("DEPOT_SITE_NAME", default="Depot")
 # The name an authenticator app shows next to a staff user's TOTP codes.

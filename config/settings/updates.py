@@ -14,9 +14,16 @@ TEMPLATES = [
     }
 ]
 
-# The updates host neither sends nor runs tasks, so a broker outage must not take it out
-# of the load balancer.
-DEPOT_READYZ_CHECKS = ["database", "cache", "storage"]
+# The updates host neither sends nor runs tasks, so it has no broker to report. It answers
+# update checks from the database, or without it from a warm update cache (see
+# apps.updates.readiness); S3 only serves downloads, so its outage is reported, not fatal.
+DEPOT_HEALTH_CHECKS = {
+    "database": "apps.core.health.check_database",
+    "update_cache": "apps.updates.readiness.update_cache_check",
+    "cache": "apps.core.health.check_cache",
+    "storage": "apps.core.health.check_storage",
+}
+DEPOT_READYZ_REQUIRE = [["database", "update_cache"]]
 
 # No CSRF middleware on purpose: nothing here is authenticated by a cookie. Update and
 # license calls carry their license key, so a forged cross-site request gains nothing.

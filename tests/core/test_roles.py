@@ -13,7 +13,7 @@ from config.settings import roles
 
 ROOT = Path(__file__).resolve().parents[2]
 # "" is the updates host's root: EDD's updater posts edd_action there.
-ALLOWED_OUTSIDE_UPDATES = {"", "healthz", "readyz", "metrics"}
+ALLOWED_OUTSIDE_UPDATES = {"", "healthz", "readyz", "readyz/detail", "metrics"}
 
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "k9#Vq2!mZ7@xR4$wL8^pN3&tB6*yH1(cF5)jD0_gS-eA+uK=oI",
