@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from apps.licenses.services import product_upsert
 from apps.updates import hotcache
 from apps.updates.events import ReleasePublished
 from apps.updates.models import PublishToken, Release
+from apps.updates.package_storage import package_discard, package_store
 from apps.updates.selectors import publish_token_hash, release_latest
 from apps.updates.zip_read import PluginPackage, plugin_zip_read
 
@@ -39,7 +39,8 @@ def release_publish(
 ) -> Release:
     """Store a release's zip on the storage backend and publish it to `channel`.
 
-    Raises Conflict (code ``release_exists``) when the product already has this version.
+    Raises Conflict (code ``release_exists``) when the product already has this version, and
+    StorageUnavailable (503) when storage cannot take or does not hold the zip intact.
     """
     if not 1 <= rollout_percent <= 100:
         raise ValueError("rollout_percent must be between 1 and 100")
@@ -63,11 +64,23 @@ def release_publish(
         is_published=True,
         published_at=timezone.now(),
     )
-    release.zip_file.save(f"{product.slug}-{version}.zip", ContentFile(zip_content), save=False)
-    release.save()
-    hotcache.metadata_bump_on_commit(product.slug)
-    _storefront_note(product)
-    publish_durable(ReleasePublished(release_id=release.pk))
+    # Published only once storage holds the package intact; a failure leaves no row behind.
+    package_store(
+        file=release.zip_file,
+        filename=f"{product.slug}-{version}.zip",
+        content=zip_content,
+        label=f"{product.slug} {version}",
+    )
+    try:
+        release.save()
+        hotcache.metadata_bump_on_commit(product.slug)
+        _storefront_note(product)
+        publish_durable(ReleasePublished(release_id=release.pk))
+    except IntegrityError:
+        raise  # a concurrent upload of this version won, and the stored key may be its copy
+    except BaseException:
+        package_discard(release.zip_file.name)  # rolled back: no row will point at it
+        raise
     return release
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.core.errors import DomainError
 from apps.updates import selectors, services
 from apps.updates.models import PublishToken
+from apps.updates.package_storage import RETRY_AFTER_SECONDS
 from apps.updates.zip_read import MAX_ZIP_BYTES
 
 # Room for the multipart boundaries and the small text fields around the zip.
@@ -113,7 +114,11 @@ def _publish(request: HttpRequest, token: PublishToken) -> JsonResponse:
             rollout_percent=rollout,
         )
     except DomainError as exc:
-        return _error(exc.status, exc.code, exc.message)
+        response = _error(exc.status, exc.code, exc.message)
+        if exc.status == 503:
+            # Storage was unreachable and nothing was published: the same upload may be retried.
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse(
         {
             "product": release.product.slug,

@@ -155,10 +155,12 @@ def s3_storage(
             # storage outage shows up in /readyz rather than as hung workers.
             # django-storages hands client_config to boto as it is, so the signature version
             # must be set here too: SigV4 URLs carry X-Amz-Expires=60, the pre-signed lifetime.
+            # Two attempts in all (botocore's max_attempts counts retries, so 2 meant three):
+            # a hung endpoint costs 2 x read_timeout, a refused one well under a second.
             "client_config": Config(
                 connect_timeout=2,
-                read_timeout=10,
-                retries={"max_attempts": 2, "mode": "standard"},
+                read_timeout=5,
+                retries={"total_max_attempts": 2, "mode": "standard"},
                 signature_version="s3v4",
             ),
         },
@@ -174,6 +176,9 @@ STORAGES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Seconds each process answers downloads 503 without asking storage again after it failed
+# to answer (apps.updates.package_storage), so a hung S3 costs one timeout per window.
+DEPOT_STORAGE_BREAKER_SECONDS = env.float("DEPOT_STORAGE_BREAKER_SECONDS", default=10.0)
 
 # axes first: it refuses a locked-out account or address before a password is checked.
 AUTHENTICATION_BACKENDS = [

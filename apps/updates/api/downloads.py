@@ -7,20 +7,29 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 
+from apps.core.errors import DomainError
 from apps.licenses.selectors import license_state_by_id, license_state_check
 from apps.licenses.sites import site_from_user_agent, site_normalise
 from apps.updates import metrics
 from apps.updates.api.common import allow, api_error, database_guard
 from apps.updates.downloads import ACCOUNT_SITE, DownloadRefused, download_token_read
 from apps.updates.models import Release
+from apps.updates.package_storage import (
+    RETRY_AFTER_SECONDS,
+    PackageMissing,
+    StorageUnavailable,
+    package_check,
+    package_open,
+)
 from apps.updates.signing import package_signature, signing_key_from_base64
 
 UNAVAILABLE = "Downloads are temporarily unavailable. Please try again in a few minutes."
 
 
-def _refused(error: DownloadRefused) -> HttpResponse:
+def _refused(error: DomainError) -> HttpResponse:
     metrics.downloads.labels(error.code).inc()
-    response = api_error(error.code, error.message, error.status)
+    headers = {"Retry_After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
+    response = api_error(error.code, error.message, error.status, **headers)
     # WordPress shows the reason phrase in "Download failed. …", so put the sentence there.
     response.reason_phrase = error.message.encode("ascii", "replace").decode()[:200]
     return response
@@ -78,24 +87,33 @@ def download(request: HttpRequest, token: str, filename: str) -> HttpResponseBas
     """Check the token and license again, then send the zip (302 to S3, or the file)."""
     try:
         release = _release_for(request, token, filename)
-    except DownloadRefused as error:
+        response = _package_response(release, filename)
+    except (DownloadRefused, StorageUnavailable, PackageMissing) as error:
         return _refused(error)
     metrics.downloads.labels("ok").inc()
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _package_response(release: Release, filename: str) -> HttpResponseBase:
+    """Redirect to the object on S3 or stream the file, once storage is known to hold it."""
     name = release.zip_file.name
+    label = f"{release.product.slug} {release.version}"
     if hasattr(default_storage, "bucket_name"):
+        # Signing a URL asks S3 nothing, so ask first (one HEAD): WordPress shows our sentence
+        # for an outage or a lost object, but only a bare error for a dead pre-signed URL.
+        package_check(name=name, label=label)
         # A pre-signed URL valid for AWS_QUERYSTRING_EXPIRE seconds (60), never cached.
-        response: HttpResponseBase = HttpResponseRedirect(
+        return HttpResponseRedirect(
             default_storage.url(  # type: ignore[call-arg]  # S3Storage.url takes parameters
                 name,
                 parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'},
             )
         )
-    else:
-        response = FileResponse(
-            default_storage.open(name, "rb"), as_attachment=True, filename=filename
-        )
-        response["Content-Type"] = "application/zip"
-    response["Cache-Control"] = "private, no-store"
+    response = FileResponse(
+        package_open(name=name, label=label), as_attachment=True, filename=filename
+    )
+    response["Content-Type"] = "application/zip"
     return response
 
 
