@@ -5,8 +5,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.core.errors import DomainError
+from apps.core.html import html_sanitise
 from apps.licenses.models import Product
 from apps.updates import services
 from apps.updates.models import PublishToken, Release
@@ -25,9 +27,9 @@ RELEASE_DETAIL_FIELDS = (
     "requires_wp",
     "requires_php",
     "tested_up_to",
-    "description",
-    "installation",
-    "changelog",
+    "description_shown",
+    "installation_shown",
+    "changelog_shown",
     "upgrade_notice",
     "created_at",
 )
@@ -64,9 +66,9 @@ class ReleaseUploadForm(forms.ModelForm):
         if upload.size > MAX_ZIP_BYTES:
             self.add_error("zip", f"The zip is larger than {MAX_ZIP_BYTES // 2**20} MB.")
             return cleaned
-        # Published here rather than in save_model() so that a refused zip becomes an error
-        # on this field; the admin's transaction still wraps it, and the service refuses
-        # before anything reaches storage.
+        # Published here rather than in save_model() so that a refused zip, or storage that
+        # is unreachable or does not hold the zip intact, becomes an error on this field; the
+        # admin's transaction still wraps it, and the service leaves nothing behind in storage.
         try:
             release = services.release_publish_zip(
                 zip_content=upload.read(),
@@ -125,6 +127,19 @@ class ReleaseAdmin(admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = ReleaseUploadForm
         return super().get_form(request, obj, change=change, **kwargs)
+
+    # Release text is shown as it reads on the storefront and in WordPress: sanitised HTML.
+    @admin.display(description="Description")
+    def description_shown(self, obj: Release) -> SafeString:
+        return mark_safe(html_sanitise(obj.description))  # noqa: S308 (sanitised)
+
+    @admin.display(description="Installation")
+    def installation_shown(self, obj: Release) -> SafeString:
+        return mark_safe(html_sanitise(obj.installation))  # noqa: S308 (sanitised)
+
+    @admin.display(description="Changelog")
+    def changelog_shown(self, obj: Release) -> SafeString:
+        return mark_safe(html_sanitise(obj.changelog))  # noqa: S308 (sanitised)
 
     def save_model(self, request: HttpRequest, obj: Release, form: Any, change: bool) -> None:
         if not change:

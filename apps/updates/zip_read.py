@@ -8,14 +8,16 @@ file is the PHP file directly in that folder whose first 8 KiB hold a `Plugin Na
 
 from __future__ import annotations
 
-import html
 import re
 import stat
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 
+import cmarkgfm
+
 from apps.core.errors import DomainError
+from apps.core.html import html_sanitise, html_text
 
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
@@ -29,6 +31,9 @@ MAX_README_BYTES = 1024 * 1024
 MAX_VERSION_LENGTH = 50  # Release.version
 MAX_REQUIREMENT_LENGTH = 20  # Release.requires_wp, requires_php, tested_up_to
 MAX_SLUG_LENGTH = 100  # Product.slug
+# Lists and quotes in a real readme nest a few levels; thousands only make the sanitiser's
+# HTML tree builder slow (its work grows with depth times elements).
+MAX_README_NESTING = 50
 
 # What PHP's version_compare() orders sensibly: a digit first, then dot/dash-separated parts.
 VERSION_RE = re.compile(r"[0-9][0-9A-Za-z]*(?:[.+_-][0-9A-Za-z]+)*")
@@ -280,14 +285,27 @@ def _main_file(
 
 
 def _header_parse(text: str) -> dict[str, str]:
-    """Read the plugin header fields as WordPress's get_file_data() does."""
+    r"""Read the plugin header fields as WordPress's get_file_data() does.
+
+    WordPress matches `^(?:[ \t]*<\?php)?[ \t/*#@]*Label:(.*)$` per field and cuts the value
+    at `*/` or `?>`; the same rule is written with string methods, which take one pass over
+    each line where a backtracking regex may take many.
+    """
     text = text.lstrip("\ufeff").replace("\r", "\n")
+    labels = {label.lower(): key for key, label in HEADER_FIELDS.items()}
+    seen: set[str] = set()
     values = {}
-    for key, label in HEADER_FIELDS.items():
-        pattern = r"^(?:[ \t]*<\?php)?[ \t/*#@]*" + re.escape(label) + r":(.*)$"
-        match = re.search(pattern, text, re.MULTILINE | re.IGNORECASE)
-        if match and match.group(1):
-            values[key] = re.sub(r"\s*(?:\*/|\?>).*", "", match.group(1)).strip()
+    for line in text.split("\n"):
+        rest = line.lstrip(" \t")
+        if rest[:5].lower() == "<?php":
+            rest = rest[5:]
+        label, colon, value = rest.lstrip(" \t/*#@").partition(":")
+        key = labels.get(label.lower()) if colon else None
+        if key is None or key in seen:
+            continue
+        seen.add(key)  # the first line naming a field decides it, as in WordPress
+        if value:
+            values[key] = value.split("*/", 1)[0].split("?>", 1)[0].strip()
     return values
 
 
@@ -305,38 +323,64 @@ def _read_text(archive: zipfile.ZipFile, name: str, limit: int) -> str:
     return raw.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
-SECTION_RE = re.compile(r"^(?:==(?!=)\s*(.+?)\s*==|##(?!#)\s*(.+?)\s*#*)\s*$")
-TITLE_RE = re.compile(r"^(?:===\s*.+?\s*===|#\s+.+)\s*$")
-FIELD_RE = re.compile(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$")
-
-
 def _readme_parse(readme: str) -> tuple[dict[str, str], dict[str, str]]:
     """Split readme.txt into header fields and sections (raw text, keyed by lower-case name).
 
     As WordPress.org's parser: a title line, then `Key: value` lines up to the first line
-    that is not one, then the short description, then `== Section ==` blocks.
+    that is not one, then the short description, then `== Section ==` blocks. Lines are read
+    with string methods, one pass each, so no input makes this slower than its length.
     """
     preamble: list[str] = []
     sections: dict[str, list[str]] = {}
     current: list[str] = preamble
     for line in readme.split("\n"):
-        match = SECTION_RE.match(line)
-        if match:
-            current = sections.setdefault((match.group(1) or match.group(2)).strip().lower(), [])
+        name = _section_name(line)
+        if name is not None:
+            current = sections.setdefault(name.lower(), [])
         else:
             current.append(line)
-    while preamble and (not preamble[0].strip() or TITLE_RE.match(preamble[0])):
+    while preamble and (not preamble[0].strip() or _is_title(preamble[0])):
         preamble.pop(0)
     labels = {label.lower(): key for key, label in README_FIELDS.items()}
     fields: dict[str, str] = {}
-    while preamble and (field := FIELD_RE.match(preamble[0])):
-        preamble.pop(0)
-        key = labels.get(field.group(1).lower())
-        if key and field.group(2):
-            fields.setdefault(key, field.group(2))
+    # A field line is `Key: value`, with something before the first colon.
+    while preamble and preamble[0].find(":") > 0:
+        label, _, value = preamble.pop(0).partition(":")
+        key = labels.get(label.strip().lower())
+        if key and value.strip():
+            fields.setdefault(key, value.strip())
     texts = {name: "\n".join(lines).strip() for name, lines in sections.items()}
     texts["short description"] = "\n".join(preamble).strip()
     return fields, texts
+
+
+def _section_name(line: str) -> str | None:
+    """Return the name of a `== Section ==` (or Markdown `## Section`) line, else None."""
+    text = line.rstrip()
+    if text.startswith("==") and not text.startswith("===") and text.endswith("=="):
+        return text[2:-2].strip() if len(text) > 4 else None
+    if text.startswith("##") and not text.startswith("###") and len(text) > 2:
+        return text[2:].rstrip("#").strip()
+    return None
+
+
+def _is_title(line: str) -> bool:
+    """Whether a line is the `=== Plugin Name ===` (or Markdown `# Plugin Name`) title."""
+    text = line.rstrip()
+    if text.startswith("===") and text.endswith("==="):
+        return len(text) > 6
+    return text.startswith(("# ", "#\t")) and bool(text[2:].strip())
+
+
+def _subheading(line: str) -> str | None:
+    """Return the text of a `= Sub =` (or Markdown `### Sub`) line, else None."""
+    text = line.rstrip()
+    if text.startswith("=") and not text.startswith("==") and text.endswith("="):
+        return text[1:-1].strip() if len(text) > 2 else None
+    hashes = len(text) - len(text.lstrip("#"))
+    if hashes in (3, 4) and len(text) > hashes:
+        return text[hashes:].rstrip("#").strip()
+    return None
 
 
 def _package(
@@ -390,92 +434,87 @@ def _package(
         name=header["name"],
         version=version,
         summary=summary,
-        author=re.sub(r"<[^>]*>", "", header.get("author", "")).strip(),
+        # `[^<>]`, not `[^>]`: each tag is scanned once even in a header full of `<`.
+        author=re.sub(r"<[^<>]*>", "", header.get("author", "")).strip(),
         author_uri=header.get("author_uri", ""),
         plugin_uri=header.get("plugin_uri", ""),
         update_uri=header.get("update_uri", ""),
         stable_tag=stable_tag,
-        description=readme_html(description),
-        installation=readme_html(sections.get("installation", "")),
-        changelog=readme_html(sections.get("changelog", "")),
+        description=readme_html(description, section="Description"),
+        installation=readme_html(sections.get("installation", ""), section="Installation"),
+        changelog=readme_html(sections.get("changelog", ""), section="Changelog"),
         upgrade_notice=_upgrade_notice(sections.get("upgrade notice", ""), version=version),
         **requirements,
     )
 
 
-SUBHEAD_RE = re.compile(r"^(?:=(?!=)\s*(.+?)\s*=|#{3,4}\s*(.+?)\s*#*)\s*$")
-BULLET_RE = re.compile(r"^\s*[*+-]\s+(.*)$")
-NUMBERED_RE = re.compile(r"^\s*\d+[.)]\s+(.*)$")
-
-
 def _upgrade_notice(text: str, *, version: str) -> str:
-    """Return the plain-text upgrade notice for `version`: its `= version =` block, if any."""
+    """Return the upgrade notice for `version` (its `= version =` block, if any) as text.
+
+    No tags: WordPress shows the notice inline (and strips tags on some screens), so it is
+    text with `<`, `>` and `&` escaped, safe wherever WordPress or Depot puts it.
+    """
     blocks: dict[str, list[str]] = {}
     current: str | None = None
     loose: list[str] = []
     for line in text.split("\n"):
-        head = SUBHEAD_RE.match(line)
-        if head:
-            current = (head.group(1) or head.group(2) or "").strip()
+        head = _subheading(line)
+        if head is not None:
+            current = head
             blocks.setdefault(current, [])
         elif current is None:
             loose.append(line)
         else:
             blocks[current].append(line)
-    if not blocks:
-        return " ".join(" ".join(loose).split())
-    return " ".join(" ".join(blocks.get(version, [])).split())
+    notice = " ".join(loose) if not blocks else " ".join(blocks.get(version, []))
+    return html_text(" ".join(notice.split()))
 
 
-def readme_html(text: str) -> str:
-    """Turn readme.txt markup into simple, escaped HTML: headings, lists, paragraphs."""
-    out: list[str] = []
-    paragraph: list[str] = []
-    items: list[str] = []
-    list_tag = ""
+def readme_html(text: str, *, section: str = "Description") -> str:
+    """Render a readme.txt section as sanitised HTML: `= Sub =` headings, then CommonMark.
 
-    def flush() -> None:
-        nonlocal list_tag
-        if paragraph:
-            out.append("<p>" + "\n".join(_inline(p) for p in paragraph) + "</p>")
-            paragraph.clear()
-        if items:
-            body = "".join(f"<li>{_inline(item)}</li>" for item in items)
-            out.append(f"<{list_tag}>{body}</{list_tag}>")
-            items.clear()
-            list_tag = ""
-
+    cmark (GitHub's CommonMark implementation) runs in time linear in its input and, in its
+    default safe mode, drops raw HTML and `javascript:` links; ammonia then keeps only the
+    allow-list in apps.core.html. Raises ZipRejected for nesting past MAX_README_NESTING.
+    """
+    lines = []
     for line in text.split("\n"):
-        head = SUBHEAD_RE.match(line)
-        bullet = BULLET_RE.match(line)
-        item = bullet or NUMBERED_RE.match(line)
-        if not line.strip():
-            flush()
-        elif head:
-            flush()
-            out.append(f"<h4>{_inline(head.group(1) or head.group(2) or '')}</h4>")
-        elif item:
-            tag = "ul" if bullet else "ol"
-            if paragraph or (items and tag != list_tag):
-                flush()
-            list_tag = tag
-            items.append(item.group(1))
-        elif items and line[:1].isspace():
-            items[-1] += " " + line.strip()  # an indented line continues the list item
-        else:
-            if items:
-                flush()
-            paragraph.append(line.strip())
-    flush()
-    return "\n".join(out)
+        head = _subheading(line) if line.startswith("=") else None
+        # WordPress.org turns `= 1.2.0 =` into a fourth-level heading, as here.
+        lines.append(f"#### {head}" if head else line)
+    rendered = cmarkgfm.markdown_to_html("\n".join(lines))
+    # cmark puts each list item on a line of its own; keep a tight list on one line, as
+    # Depot has always stored and served it (cmark escapes `<` in text, so these are tags).
+    rendered = rendered.replace(">\n<li>", "><li>").replace("</li>\n</", "</li></")
+    depth = _nesting_depth(rendered)
+    if depth > MAX_README_NESTING:
+        raise ZipRejected(
+            f"readme.txt's {section} section nests lists or quotes {depth} levels deep; the "
+            f"limit is {MAX_README_NESTING}. Flatten it and zip the plugin again.",
+            code="readme_too_deep",
+        )
+    return html_sanitise(rendered).strip()
 
 
-def _inline(text: str) -> str:
-    escaped = html.escape(text, quote=True)
-    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    # Only http(s) targets become links, so a readme cannot smuggle in javascript: URLs.
-    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', escaped)
+def _nesting_depth(rendered: str) -> int:
+    """Return how deep the elements in cmark's HTML nest.
+
+    cmark's output is regular: text and attributes escape `<` and `>`, so every `<` opens a
+    tag or a `<!-- raw HTML omitted -->` comment, and empty elements end in `/>`.
+    """
+    depth = deepest = 0
+    start = rendered.find("<")
+    while start != -1:
+        end = rendered.find(">", start)
+        if end == -1:
+            break
+        if rendered.startswith("</", start):
+            depth -= 1
+        elif not rendered.startswith("<!", start) and rendered[end - 1] != "/":
+            depth += 1
+            deepest = max(deepest, depth)
+        start = rendered.find("<", end)
+    return deepest
 
 
 def _mb(size: int) -> str:
