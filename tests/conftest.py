@@ -7,6 +7,7 @@ Redis test database is flushed, and `celery_worker` starts a real worker process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -185,7 +186,14 @@ class Worker:
         return self.logfile.read_text()
 
 
-def _worker_start(*, queue: str, logfile: Path, db_name: str, env: dict[str, str]) -> Worker:
+def _worker_start(
+    *,
+    queue: str,
+    logfile: Path,
+    db_name: str,
+    env: dict[str, str],
+    pool: tuple[str, ...] = ("--pool", "solo"),
+) -> Worker:
     """Start one worker process consuming `queue`; return once it says it is ready."""
     process = subprocess.Popen(
         [
@@ -197,8 +205,7 @@ def _worker_start(*, queue: str, logfile: Path, db_name: str, env: dict[str, str
             "worker",
             "-Q",
             queue,
-            "--pool",
-            "solo",
+            *pool,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -251,9 +258,16 @@ class Workers:
         self.tmp_path = tmp_path
         self.started: list[Worker] = []
 
-    def start(self, **env: str) -> Worker:
+    def start(self, *pool: str, **env: str) -> Worker:
+        """Start a worker: `--pool solo`, or `pool` ("--pool", "prefork", "--concurrency", "1")."""
         logfile = self.tmp_path / f"worker-{len(self.started) + 1}.log"
-        worker = _worker_start(queue=self.queue, logfile=logfile, db_name=self.db_name, env=env)
+        worker = _worker_start(
+            queue=self.queue,
+            logfile=logfile,
+            db_name=self.db_name,
+            env=env,
+            pool=pool or ("--pool", "solo"),
+        )
         self.started.append(worker)
         return worker
 
@@ -292,7 +306,8 @@ def celery_workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
         workers.stop_all()
         # Purged, not deleted: this process's producer remembers it declared the queue and
         # would not declare it again, so a later test's tasks would vanish.
-        with app.connection_for_write() as conn:
+        # A test whose workers all used a private broker never declared it here.
+        with app.connection_for_write() as conn, contextlib.suppress(*conn.channel_errors):
             conn.default_channel.queue_purge(workers.queue)  # type: ignore[attr-defined]
 
 

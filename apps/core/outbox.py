@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -27,7 +28,12 @@ def outbox_enqueue(*, outbox_id: int) -> bool:
     from apps.core.tasks import outbox_dispatch
 
     try:
-        outbox_dispatch.delay(outbox_id=outbox_id)
+        # A broker that takes the connection but never confirms (paused, or blocking publishers
+        # on a resource alarm) would hold the customer's request for as long as it lasts.
+        outbox_dispatch.apply_async(
+            kwargs={"outbox_id": outbox_id},
+            confirm_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,  # type: ignore[call-arg]
+        )
     except Exception:
         logger.warning("broker unavailable; outbox row %s left for the sweeper", outbox_id)
         return False

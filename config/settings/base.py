@@ -363,7 +363,13 @@ LOGGING: dict[str, Any] = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep_task", "schedule": 15.0},
+    # Re-sends outbox rows left undelivered (broker down at commit, process killed) once
+    # they are DEPOT_OUTBOX_SWEEP_AGE seconds old, every DEPOT_OUTBOX_SWEEP_EVERY seconds.
+    "outbox-sweep": {
+        "task": "apps.core.tasks.outbox_sweep_task",
+        "schedule": env.float("DEPOT_OUTBOX_SWEEP_EVERY", default=15.0),
+        "kwargs": {"older_than_seconds": env.int("DEPOT_OUTBOX_SWEEP_AGE", default=30)},
+    },
     "install-stats-rollup": {"task": "apps.updates.tasks.install_stats_rollup", "schedule": 600.0},
     "pending-orders-expire": {"task": "apps.store.tasks.pending_orders_expire", "schedule": 3600.0},
 }
