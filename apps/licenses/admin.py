@@ -26,8 +26,8 @@ from apps.licenses.sites import site_normalise
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_active", "created_at"]
-    list_filter = ["is_active"]
+    list_display = ["name", "slug", "edd_item_id", "activation", "is_active", "created_at"]
+    list_filter = ["is_active", "activation"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

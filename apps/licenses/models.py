@@ -7,6 +7,13 @@ from django.utils import timezone
 from apps.core.models import TimeStampedModel
 
 
+class ActivationPolicy(models.TextChoices):
+    """When a site takes one of a license's slots."""
+
+    ON_CHECK = "on_check", "On the first licensed update check"
+    EXPLICIT = "explicit", "Only when the plugin activates the license"
+
+
 class Product(TimeStampedModel):
     """A plugin sold in the store and served by the update API.
 
@@ -22,6 +29,19 @@ class Product(TimeStampedModel):
         blank=True,
         unique=True,
         help_text="The download id plugins sold through EDD send as item_id; keeps them working.",
+    )
+    # Plugins that never activate a license (every Plugin Update Checker client) send their
+    # key with each check: on_check lets that check take a free slot for the site.
+    activation = models.CharField(
+        "site activation",
+        max_length=10,
+        choices=ActivationPolicy.choices,
+        default=ActivationPolicy.ON_CHECK,
+        help_text=(
+            "How a site starts using a license. On check: the first licensed update check from "
+            "a new site takes a free slot (PUC and native checks; EDD keeps its explicit "
+            "activate_license). Explicit: only an activation request does."
+        ),
     )
     description = models.TextField(blank=True)
     homepage = models.URLField(blank=True)

@@ -40,3 +40,29 @@ def license_refusal(license: LicenseLike, *, now: datetime | None = None) -> Lic
             f"This license expired on {license.expires_at:%B %-d, %Y}. {renew}", code="expired"
         )
     return None
+
+
+def no_slot_left(*, used: int, limit: int, staging_past_cap: bool = False) -> LicenseRefused:
+    """Refuse a new site: name the limit and where the customer frees a site."""
+    url = settings.DEPOT_ACCOUNT_URL
+    where = f"in your account at {url}" if url else "in your account"
+    past_cap = (
+        f" Its {settings.DEPOT_FREE_STAGING_SITES} free staging copies are in use, "
+        "so this one needs a site slot too."
+        if staging_past_cap and settings.DEPOT_FREE_STAGING_SITES
+        else ""
+    )
+    return LicenseRefused(
+        f"This license is already active on {used} of {limit} sites. "
+        f"Deactivate one of them {where}, or upgrade the license.{past_cap}",
+        code="no_activations_left",
+    )
+
+
+def site_deactivated() -> LicenseRefused:
+    """Refuse to take a slot back by an update check for a site that was deactivated."""
+    return LicenseRefused(
+        "This license was deactivated on this site, so it receives no updates here. To use it "
+        "here again, activate it in the plugin's settings or ask the seller to.",
+        code="site_inactive",
+    )

@@ -14,6 +14,7 @@ from apps.licenses.state import (
     LicenseState,
     license_state_check,
     license_state_of,
+    license_state_slot_refusal,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "license_state_by_hash",
     "license_state_by_id",
     "license_state_check",
+    "license_state_slot_refusal",
     "license_states_by_hash",
     "product_by_slug",
     "product_for_edd",
@@ -68,7 +70,7 @@ def license_states_by_hash(*, key_hashes: Sequence[str]) -> dict[str, LicenseSta
     """Load the states of the licenses with these key hashes, by hash; unknown ones are absent.
 
     One indexed query finds them all (a batch of unknown keys costs nothing more); each
-    license found costs one more for its active sites, as `license_state_by_hash` does.
+    license found costs one more for its sites, as `license_state_by_hash` does.
     """
     licenses = License.objects.select_related("product", "customer").filter(
         key_hash__in=list(key_hashes)

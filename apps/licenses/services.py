@@ -14,12 +14,13 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.errors import NotFound
+from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.events import publish, publish_durable
 from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked, ProductChanged
-from apps.licenses.keys import key_encrypt, key_generate, key_hash
-from apps.licenses.models import Activation, License, Product
-from apps.licenses.rules import LicenseRefused, license_refusal
+from apps.licenses.keys import key_encrypt, key_foreign_refusal, key_generate, key_hash
+from apps.licenses.models import Activation, ActivationPolicy, License, Product
+from apps.licenses.rules import LicenseRefused as LicenseRefused  # re-exported for callers
+from apps.licenses.rules import license_refusal, no_slot_left, site_deactivated
 from apps.licenses.sites import site_is_staging, site_normalise
 
 
@@ -94,12 +95,13 @@ def _locked(license_id: int) -> License:
 
 @transaction.atomic
 def license_activate(
-    *, license_id: int, site_url: str, environment: str | None = None
+    *, license_id: int, site_url: str, environment: str | None = None, on_check: bool = False
 ) -> Activation:
     """Activate `license` on a site; the same site again is a no-op, staging copies are free.
 
     The license row is locked (SELECT … FOR UPDATE) so concurrent activations of different
-    sites cannot both take the last free slot.
+    sites cannot both take the last free slot. `on_check` (an update check activating a site
+    by itself) never reactivates a site that was deactivated.
     """
     site = site_normalise(site_url)
     license = _locked(license_id)
@@ -109,21 +111,15 @@ def license_activate(
     activation = Activation.objects.filter(license=license, site=site).first()
     if activation is not None and activation.is_active:
         return activation
+    if activation is not None and on_check:
+        raise site_deactivated()
     looks_staging = _looks_staging(site, environment)
     staging = looks_staging and _free_staging_left(license)
     if not staging and license.activation_limit:
         used = license.activations.filter(is_active=True, is_staging=False).count()
         if used >= license.activation_limit:
-            past_cap = (
-                f" Its {settings.DEPOT_FREE_STAGING_SITES} free staging copies are in use, "
-                "so this one needs a site slot too."
-                if looks_staging and settings.DEPOT_FREE_STAGING_SITES
-                else ""
-            )
-            raise LicenseRefused(
-                f"This license is already active on {used} of {license.activation_limit} sites. "
-                f"Deactivate one of them in your account, or upgrade the license.{past_cap}",
-                code="no_activations_left",
+            raise no_slot_left(
+                used=used, limit=license.activation_limit, staging_past_cap=looks_staging
             )
     now = timezone.now()
     if activation is None:
@@ -329,6 +325,53 @@ def product_upsert(*, slug: str, name: str, description: str = "", **fields: str
     return product
 
 
+@transaction.atomic
+def product_configure(
+    *, slug: str, edd_item_id: int | None = None, activation: str | None = None
+) -> Product:
+    """Set how update clients find and activate a product; None keeps a setting as it is.
+
+    `edd_item_id` is the download id EDD clients send as item_id (0 removes it);
+    `activation` is "on_check" or "explicit" (see Product.activation).
+    """
+    product = Product.objects.select_for_update().filter(slug=slug).first()
+    if product is None:
+        known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
+        raise NotFound(
+            f"No product has the slug '{slug}'. Known products: {known or 'none yet'}.",
+            code="unknown_product",
+        )
+    fields = []
+    if activation is not None:
+        if activation not in ActivationPolicy.values:
+            raise DomainError(
+                f"Unknown activation policy '{activation}'; use one of: "
+                f"{', '.join(ActivationPolicy.values)}.",
+                code="invalid_activation",
+            )
+        product.activation = activation
+        fields.append("activation")
+    if edd_item_id is not None:
+        if edd_item_id < 0:
+            raise DomainError("An EDD item id is a positive number.", code="invalid_edd_item_id")
+        holder = (
+            Product.objects.filter(edd_item_id=edd_item_id).exclude(pk=product.pk).first()
+            if edd_item_id
+            else None
+        )
+        if holder is not None:
+            raise Conflict(
+                f"EDD item id {edd_item_id} already belongs to {holder.name} ({holder.slug}).",
+                code="edd_item_id_taken",
+            )
+        product.edd_item_id = edd_item_id or None
+        fields.append("edd_item_id")
+    if fields:
+        product.save(update_fields=[*fields, "updated_at"])
+        publish(ProductChanged(product_id=product.pk, slug=product.slug))
+    return product
+
+
 def product_release_note(
     *,
     product_id: int,
@@ -364,3 +407,95 @@ def product_save(*, product: Product) -> Product:
     product.save()
     publish(ProductChanged(product_id=product.pk, slug=product.slug))
     return product
+
+
+# --- imports from another store (manage.py import_edd) --------------------------------------
+
+
+@transaction.atomic
+def product_import(*, edd_item_id: int, slug: str, name: str) -> tuple[Product, bool]:
+    """Return the product EDD sold as download `edd_item_id`, creating it once; and if it is new.
+
+    A product that already has this EDD item id is kept as it is (the vendor may have renamed
+    it); one with the slug and no item id gets the id; a slug taken by another download's
+    product is refused.
+    """
+    product = Product.objects.filter(edd_item_id=edd_item_id).first()
+    if product is not None:
+        return product, False
+    product = Product.objects.select_for_update().filter(slug=slug).first()
+    if product is not None:
+        if product.edd_item_id is not None:
+            raise Conflict(
+                f"The slug '{slug}' belongs to {product.name}, EDD item {product.edd_item_id}.",
+                code="slug_taken",
+            )
+        product.edd_item_id = edd_item_id
+        product.save(update_fields=["edd_item_id", "updated_at"])
+        created = False
+    else:
+        product = Product.objects.create(slug=slug, name=name, edd_item_id=edd_item_id)
+        created = True
+    publish(ProductChanged(product_id=product.pk, slug=product.slug))
+    return product, created
+
+
+@transaction.atomic
+def license_import(
+    *,
+    key: str,
+    product: Product,
+    email: str,
+    customer: User | None,
+    status: str,
+    activation_limit: int,
+    expires_at: datetime | None,
+    price_id: int | None,
+    sites: Collection[tuple[str, bool]] = (),
+) -> tuple[License, bool]:
+    """Keep a license sold by another store under its own key; return it and whether it is new.
+
+    The key is stored as ours are (HMAC for lookup, encrypted copy), never in plain text. A key
+    already stored for this product returns that license untouched, so an import can run
+    again; for another product it is refused. `sites` are (URL, is_staging) pairs the old store
+    had activated: all are kept, past the limit too, as the old store answered for them. No
+    LicenseIssued: the customer has had the key for a long time, and gets no e-mail.
+    """
+    refusal = key_foreign_refusal(key)
+    if refusal is not None:
+        raise DomainError(f"The key cannot be kept: {refusal}.", code="invalid_key")
+    key = key.strip()
+    digest = key_hash(key)
+    existing = License.objects.filter(key_hash=digest).first()
+    if existing is not None:
+        if existing.product_id != product.pk:
+            raise Conflict(
+                f"Duplicate key: it already belongs to a license for {existing.product}.",
+                code="duplicate_key",
+            )
+        return existing, False
+    license = License.objects.create(
+        key_hash=digest,
+        key_encrypted=key_encrypt(key),
+        key_hint=key[-4:],
+        product=product,
+        customer=customer,
+        email=email,
+        status=status,
+        activation_limit=activation_limit,
+        expires_at=expires_at,
+        price_id=price_id,
+    )
+    rows: dict[str, Activation] = {}
+    for site_url, is_staging in sites:
+        site = site_normalise(site_url)
+        rows.setdefault(
+            site,
+            Activation(
+                license=license, site=site, site_url=site_url.strip()[:500], is_staging=is_staging
+            ),
+        )
+    Activation.objects.bulk_create(rows.values())
+    # Drops a negative cache entry should a site have tried this key before the import.
+    publish(LicenseChanged(license_id=license.pk))
+    return license, True

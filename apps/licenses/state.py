@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License
-from apps.licenses.rules import license_refusal
-from apps.licenses.sites import site_normalise
+from apps.licenses.rules import LicenseRefused, license_refusal, no_slot_left, site_deactivated
+from apps.licenses.sites import site_is_staging, site_normalise
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class LicenseState:
     customer_email: str
     price_id: int | None
     order_line_id: int | None
+    # Sites deactivated by their owner or the vendor: a check from one never takes a slot back
+    # by itself, or a site freed in the account would reclaim it at its next check.
+    deactivated_sites: tuple[str, ...] = ()
 
     @property
     def site_count(self) -> int:
@@ -66,17 +70,19 @@ class LicenseState:
         data["expires_at"] = datetime.fromtimestamp(expires, tz=UTC) if expires else None
         data["sites"] = tuple(data["sites"])
         data["staging_sites"] = tuple(data["staging_sites"])
+        data["deactivated_sites"] = tuple(data.get("deactivated_sites", ()))
         return cls(**data)
 
 
 def license_state_of(license: License) -> LicenseState:
-    """Build the state of a loaded license (one query for its active sites)."""
+    """Build the state of a loaded license (one query for its sites)."""
     sites: list[str] = []
     staging: list[str] = []
-    for site, is_staging in Activation.objects.filter(license=license, is_active=True).values_list(
-        "site", "is_staging"
+    deactivated: list[str] = []
+    for site, is_staging, is_active in Activation.objects.filter(license=license).values_list(
+        "site", "is_staging", "is_active"
     ):
-        (staging if is_staging else sites).append(site)
+        (deactivated if not is_active else staging if is_staging else sites).append(site)
     customer = license.customer
     name = customer.get_full_name() if customer is not None else ""
     return LicenseState(
@@ -93,6 +99,7 @@ def license_state_of(license: License) -> LicenseState:
         customer_email=license.email,
         price_id=license.price_id,
         order_line_id=license.order_line_id,
+        deactivated_sites=tuple(sorted(deactivated)),
     )
 
 
@@ -157,3 +164,23 @@ def license_state_check(
         "This license is not activated for this site. Activate it in the plugin's settings.",
         state,
     )
+
+
+def license_state_slot_refusal(state: LicenseState, site: str) -> LicenseRefused | None:
+    """Return why a new normalised `site` could not take a slot by `state`, or None if it may.
+
+    The same rules as `license_activate` (free staging copies up to the cap, then the limit),
+    read from the cached state, so a site at the limit is answered without touching the
+    database; `license_activate` decides again under the row lock.
+    """
+    if site in state.deactivated_sites:
+        return site_deactivated()
+    if site_is_staging(site) and len(state.staging_sites) < settings.DEPOT_FREE_STAGING_SITES:
+        return None
+    if state.activation_limit and len(state.sites) >= state.activation_limit:
+        return no_slot_left(
+            used=len(state.sites),
+            limit=state.activation_limit,
+            staging_past_cap=site_is_staging(site),
+        )
+    return None

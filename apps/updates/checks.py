@@ -16,21 +16,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 
+from apps.core.errors import NotFound
+from apps.licenses.rules import LicenseRefused
 from apps.licenses.selectors import (
     LicenseCheck,
     LicenseState,
     license_key_digest,
     license_state_check,
+    license_state_slot_refusal,
     license_states_by_hash,
 )
+from apps.licenses.services import license_activate
 from apps.licenses.sites import site_normalise
-from apps.updates import hotcache
+from apps.updates import hotcache, metrics
 from apps.updates.downloads import download_url
 from apps.updates.snapshots import (
     ProductDirectory,
@@ -40,7 +46,14 @@ from apps.updates.snapshots import (
 from apps.updates.stats import InstallSample, stats_writer
 from apps.updates.versions import version_at_least, version_compare
 
+logger = logging.getLogger(__name__)
+
 MISSING_KEY = "Enter your license key in the plugin's settings to receive updates."
+ACTIVATION_UNAVAILABLE = (
+    "This site could not be activated just now. WordPress will try again at its next check."
+)
+# A product's `activation` policy: a licensed check from a new site takes a free slot.
+ON_CHECK = "on_check"
 
 
 @dataclass(frozen=True)
@@ -201,8 +214,13 @@ def check_many(
     base_url: str,
     count_stats: bool = True,
     quota: hotcache.Quota | None = None,
+    activate_on_check: bool = False,
 ) -> list[CheckOutcome]:
     """Answer a batch of update checks; database reads happen only on cache misses.
+
+    With `activate_on_check` (PUC and native checks), a valid key checked from a site it is
+    not active on takes a free slot there when its product's policy is "on_check": the only
+    write an update check makes, once per site.
 
     Raises hotcache.RateLimited, before any database read, when the client is over `quota`
     (not counted while Redis is down: update checks fail open).
@@ -213,7 +231,15 @@ def check_many(
         slug = directory.slug(item.slug)
         if slug is not None:
             ours.append(dataclasses.replace(item, slug=slug))
-    answered = iter(_check_ours(ours, base_url=base_url, count_stats=count_stats, quota=quota))
+    answered = iter(
+        _check_ours(
+            ours,
+            base_url=base_url,
+            count_stats=count_stats,
+            quota=quota,
+            activate_on_check=activate_on_check,
+        )
+    )
     return [
         next(answered) if directory.slug(item.slug) is not None else CheckOutcome(item, None)
         for item in inputs
@@ -226,6 +252,7 @@ def _check_ours(
     base_url: str,
     count_stats: bool,
     quota: hotcache.Quota | None,
+    activate_on_check: bool,
 ) -> list[CheckOutcome]:
     sites = [_site(item.site_url) for item in inputs]
     hashes = [license_key_digest(item.key) if item.key.strip() else "" for item in inputs]
@@ -252,7 +279,15 @@ def _check_ours(
     outcomes = []
     for item, site, key_hash in zip(inputs, sites, hashes, strict=True):
         outcomes.append(
-            _outcome(item, site, key_hash, snapshots[item.slug], states, base_url=base_url)
+            _outcome(
+                item,
+                site,
+                key_hash,
+                snapshots[item.slug],
+                states,
+                base_url=base_url,
+                activate_on_check=activate_on_check,
+            )
         )
     return outcomes
 
@@ -265,6 +300,7 @@ def _outcome(
     states: dict[str, LicenseState | None],
     *,
     base_url: str,
+    activate_on_check: bool,
 ) -> CheckOutcome:
     outcome = CheckOutcome(input=item, product=snapshot, site=site)
     if snapshot is None:
@@ -281,6 +317,13 @@ def _outcome(
             product_name=snapshot["name"],
             site_url=item.site_url or "",
         )
+        if (
+            activate_on_check
+            and site is not None
+            and outcome.license.status in ("inactive", "site_inactive")
+            and snapshot.get("activation", ON_CHECK) == ON_CHECK
+        ):
+            outcome.license = _activate(outcome.license, site, item.site_url or site)
     if release is None:
         outcome.notice = held_back
         return outcome
@@ -297,3 +340,39 @@ def _outcome(
     else:
         outcome.notice = outcome.license.message
     return outcome
+
+
+def _activate(check: LicenseCheck, site: str, site_url: str) -> LicenseCheck:
+    """Let a valid key's check from a new site take a free slot there (product on "on_check").
+
+    A site the cached state shows no room for is answered from that state with no query, so
+    a site past the limit that checks twice a day costs what any warm check costs. Otherwise
+    `license_activate` decides under the license's row lock: of sites racing for the last
+    slot one wins, and two checks from one new site make one activation. It announces the
+    change (LicenseChanged), which drops the cached state.
+    """
+    state = check.state
+    assert state is not None
+    refusal = license_state_slot_refusal(state, site)
+    if refusal is not None:
+        metrics.license_actions.labels("activate_on_check", refusal.code).inc()
+        return LicenseCheck(refusal.code, refusal.message, state)
+    try:
+        activation = license_activate(license_id=state.license_id, site_url=site_url, on_check=True)
+    except LicenseRefused as refused:  # another site took the last slot since the state was read
+        metrics.license_actions.labels("activate_on_check", refused.code).inc()
+        return LicenseCheck(refused.code, refused.message, state)
+    except NotFound:
+        return check  # deleted since its state was cached
+    except DatabaseError:
+        # Warm checks answer while the database is away; this one just cannot activate.
+        logger.exception("could not activate license %s on check", state.license_id)
+        metrics.license_actions.labels("activate_on_check", "unavailable").inc()
+        return LicenseCheck(check.status, ACTIVATION_UNAVAILABLE, state)
+    metrics.license_actions.labels("activate_on_check", "ok").inc()
+    if activation.is_staging:
+        staging = tuple(sorted({*state.staging_sites, activation.site}))
+        after = dataclasses.replace(state, staging_sites=staging)
+    else:
+        after = dataclasses.replace(state, sites=tuple(sorted({*state.sites, activation.site})))
+    return LicenseCheck("valid", "This license is now active on this site.", after)

@@ -59,6 +59,7 @@ def product_snapshot_load(*, slug: str) -> dict[str, Any] | None:
         "author": product.author,
         "author_homepage": product.author_homepage,
         "description": product.description,
+        "activation": product.activation,
         "banners": {"low": product.banner_low, "high": product.banner_high},
         "icons": {"1x": product.icon_1x, "2x": product.icon_2x, "svg": product.icon_svg},
         "releases": [_release(r) for r in releases[:RELEASES_PER_SNAPSHOT]],

@@ -38,8 +38,12 @@ def fresh_hot_cache() -> Iterator[None]:
 
 @pytest.fixture
 def issued(db: None) -> tuple[License, str]:
-    """A 3-site key for Formwell (released), active on shop.example.com."""
-    product = product_upsert(slug="formwell", name="Formwell")
+    """A 3-site key for Formwell (released), active on shop.example.com.
+
+    Formwell activates explicitly: a check from a site the admin removed must not add it back
+    (activation on check is tested in tests/updates/test_activate_on_check.py).
+    """
+    product = product_upsert(slug="formwell", name="Formwell", activation="explicit")
     spec = PluginSpec(slug="formwell", name="Formwell", version="2.4.1", description="x")
     release_publish(product=product, version="2.4.1", zip_content=plugin_zip_build(spec))
     license, key = license_create(

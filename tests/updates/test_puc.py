@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.licenses.services import license_revoke
+from apps.licenses.services import license_revoke, product_configure
 from tests.updates.conftest import WP_UA
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +110,9 @@ def test_a_revoked_license_gets_no_package(client, release, issued):
 
 
 def test_a_site_the_license_is_not_activated_on_gets_no_package(client, release, issued):
+    # With explicit activation; on_check (the default) is tests/updates/test_activate_on_check.py.
+    product_configure(slug="formwell", activation="explicit")
+
     doc = _puc(
         client, license_key=issued.key, ua="WordPress/6.7.1; https://other.example.org"
     ).json()

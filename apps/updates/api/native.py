@@ -123,7 +123,9 @@ def check(request: HttpRequest) -> HttpResponse:
             )
         )
     try:
-        outcomes = check_many(inputs, base_url=base_url(request), quota=update_quota(request))
+        outcomes = check_many(
+            inputs, base_url=base_url(request), quota=update_quota(request), activate_on_check=True
+        )
     except hotcache.RateLimited as limited:
         return too_many_checks(limited.wait)
     host = base_url(request).split("://", 1)[-1]

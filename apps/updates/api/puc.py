@@ -72,7 +72,9 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
         beta=flag(query.get("beta", "")) or param(query, "channel") == "beta",
     )
     try:
-        outcome = check_many([item], base_url=base_url(request), quota=update_quota(request))[0]
+        outcome = check_many(
+            [item], base_url=base_url(request), quota=update_quota(request), activate_on_check=True
+        )[0]
     except hotcache.RateLimited as limited:
         return too_many_checks(limited.wait)
     if outcome.product is None:

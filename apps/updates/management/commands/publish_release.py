@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from apps.core.errors import DomainError
-from apps.licenses.models import Product
+from apps.licenses.models import ActivationPolicy, Product
+from apps.licenses.services import product_configure
 from apps.updates import services
 from apps.updates.models import Release
 from apps.updates.zip_read import MAX_ZIP_BYTES
@@ -35,6 +37,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--product", metavar="SLUG", help="an existing product; the zip's folder must match"
         )
+        parser.add_argument(
+            "--edd-item-id",
+            type=int,
+            metavar="N",
+            help="also set the product's EDD item id (what EDD clients send); 0 removes it",
+        )
+        parser.add_argument(
+            "--activation",
+            choices=ActivationPolicy.values,
+            help="also set whether sites activate on their first licensed check (on_check) "
+            "or only explicitly (explicit)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         content = _read(Path(options["zip_path"]))
@@ -47,20 +61,39 @@ class Command(BaseCommand):
                     f"No product has the slug '{options['product']}'. "
                     f"Known products: {known or 'none yet'}."
                 )
+        edd_item_id, activation = options["edd_item_id"], options["activation"]
+        if edd_item_id is not None and edd_item_id < 0:
+            raise CommandError("--edd-item-id is EDD's download id, a positive number (0 removes).")
+        configure = edd_item_id is not None or activation is not None
         try:
-            release = services.release_publish_zip(
-                zip_content=content,
-                product=product,
-                channel=options["channel"],
-                rollout_percent=options["rollout"],
-                create_product=product is None,
-            )
+            # One transaction: a refused setting (an EDD item id another product has) leaves no
+            # release behind either. A known product is set first, so the zip is not even
+            # stored then; one created from the zip can only be set once it exists.
+            with transaction.atomic():
+                if configure and product is not None:
+                    product = product_configure(
+                        slug=product.slug, edd_item_id=edd_item_id, activation=activation
+                    )
+                release = services.release_publish_zip(
+                    zip_content=content,
+                    product=product,
+                    channel=options["channel"],
+                    rollout_percent=options["rollout"],
+                    create_product=product is None,
+                )
+                if configure and options["product"] is None:
+                    product = product_configure(
+                        slug=release.product.slug, edd_item_id=edd_item_id, activation=activation
+                    )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Published {release.product.slug} {release.version} "
             f"({release.channel}, {release.rollout_percent}% rollout)"
         )
+        if configure and product is not None:
+            edd = product.edd_item_id if product.edd_item_id is not None else "none"
+            self.stdout.write(f"{product.slug}: edd_item_id={edd} activation={product.activation}")
 
 
 def _read(path: Path) -> bytes:
