@@ -1,4 +1,10 @@
-"""License keys: generated from a CSPRNG, stored only as an HMAC plus an encrypted copy."""
+"""License keys: generated from a CSPRNG, stored only as an HMAC plus an encrypted copy.
+
+Keys brought from another store (EDD's are 32 hex characters, md5 of the purchase) are kept
+as they are: they go through the same normalisation and HMAC as ours, so the hash stored at
+import is the hash computed when a site presents the key, and only Depot's own keys must
+have Depot's shape.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,24 @@ def key_normalise(key: str) -> str:
     compact = "".join(ch for ch in key.upper() if ch.isalnum())
     compact = compact.translate(str.maketrans("OIL", "011"))
     return "-".join(compact[i : i + GROUP_LENGTH] for i in range(0, len(compact), GROUP_LENGTH))
+
+
+# A foreign key shorter than this is guessable; longer than the update APIs read is unusable.
+FOREIGN_KEY_MIN_SYMBOLS = 16
+FOREIGN_KEY_MAX_LENGTH = 200
+
+
+def key_foreign_refusal(key: str) -> str | None:
+    """Return why a key made by another store cannot be kept as it is, or None if it can."""
+    text = key.strip()
+    if len(text) > FOREIGN_KEY_MAX_LENGTH:
+        return f"the key is longer than {FOREIGN_KEY_MAX_LENGTH} characters"
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        return "the key contains spaces or invisible characters"
+    symbols = key_normalise(text).replace("-", "")
+    if len(symbols) < FOREIGN_KEY_MIN_SYMBOLS:
+        return f"the key has fewer than {FOREIGN_KEY_MIN_SYMBOLS} letters and digits"
+    return None
 
 
 def key_hash(key: str) -> str:

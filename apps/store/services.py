@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.core.errors import Conflict, DomainError
@@ -545,3 +546,60 @@ def pending_orders_expire(*, older_than: timedelta = timedelta(days=2)) -> int:
             _coupon_release(order)
             count += 1
     return count
+
+
+# --- imports from another store (manage.py import_edd) --------------------------------------
+
+
+def customers_import(*, names: dict[str, str]) -> tuple[dict[str, User], int]:
+    """Return the old store's customers' accounts by e-mail, creating missing ones; and how many.
+
+    `names` maps e-mail to full name; the result is keyed by lower-case e-mail. As for a paid
+    order, a new account has no password: its owner sets one through "Forgot your password?".
+    Existing accounts are left as they are.
+    """
+    wanted = {email.strip().lower(): name for email, name in names.items() if email.strip()}
+    users: dict[str, User] = {}
+    existing = User.objects.annotate(email_lower=Lower("email")).filter(
+        email_lower__in=list(wanted)
+    )
+    # The oldest account wins, as in customer_for_email.
+    for found in existing.order_by("-pk"):
+        users[found.email.lower()] = found
+    missing = [email for email in wanted if email not in users]
+    taken = set(
+        User.objects.filter(username__in=[e[:150] for e in missing]).values_list(
+            "username", flat=True
+        )
+    )
+    new: list[User] = []
+    for email in missing:
+        username = email[:150]
+        if username in taken:
+            username = f"{email[:137]}-{secrets.token_hex(6)}"
+        first, _, last = wanted[email].strip().partition(" ")
+        account = User(username=username, email=email, first_name=first[:150])
+        account.last_name = last.strip()[:150]
+        account.set_unusable_password()
+        new.append(account)
+    User.objects.bulk_create(new)
+    if new:
+        for made in User.objects.filter(username__in=[u.username for u in new]):
+            users[made.email.lower()] = made
+    return users, len(new)
+
+
+def tier_import(
+    *, product: Product, name: str, sites_allowed: int, term: str, amount: int, position: int
+) -> tuple[PriceTier, bool]:
+    """Return the tier `name` of `product`, creating it once; one that exists is left as it is."""
+    return PriceTier.objects.get_or_create(
+        product=product,
+        name=name,
+        defaults={
+            "sites_allowed": sites_allowed,
+            "term": term,
+            "amount": amount,
+            "position": position,
+        },
+    )
