@@ -1,5 +1,6 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -17,6 +18,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def scope_clean(form: forms.BaseForm, cleaned: dict[str, Any], *, every: str, choose: str) -> None:
+    """Refuse a product scope that is both "all products" and a list, or neither.
+
+    Neither would grant nothing at all (coupons and publish tokens say "all" out loud).
+    `every` ends "with the box ticked …", `choose` follows "Choose at least one product …".
+    """
+    all_products, products = cleaned.get("all_products"), cleaned.get("products")
+    if all_products and products:
+        raise forms.ValidationError(
+            f"Either tick 'All products' or choose products, not both: with the box ticked {every}."
+        )
+    if not all_products and not products and "products" not in form.errors:
+        raise forms.ValidationError(
+            f"Choose at least one product {choose}, or tick 'All products'."
+        )
 
 
 @admin.register(OutboxEvent)

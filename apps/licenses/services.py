@@ -24,6 +24,11 @@ from apps.licenses.rules import license_refusal, no_slot_left, site_deactivated
 from apps.licenses.sites import site_is_staging, site_normalise
 
 
+def _key_fields(key: str) -> dict[str, str]:
+    """What a license keeps of its key: an HMAC to find it, an encrypted copy, the last four."""
+    return {"key_hash": key_hash(key), "key_encrypted": key_encrypt(key), "key_hint": key[-4:]}
+
+
 @transaction.atomic
 def license_create(
     *,
@@ -38,9 +43,7 @@ def license_create(
     """Create a license with a fresh key; return it and the key (shown once, stored encrypted)."""
     key = key_generate()
     license = License.objects.create(
-        key_hash=key_hash(key),
-        key_encrypted=key_encrypt(key),
-        key_hint=key[-4:],
+        **_key_fields(key),
         product=product,
         customer=customer,
         email=email,
@@ -239,12 +242,8 @@ def license_save(*, license: License) -> License:
     to revoked records when, as `license_revoke` does.
     """
     if license.pk is None:
-        key = key_generate()
-        license.key_hash, license.key_encrypted, license.key_hint = (
-            key_hash(key),
-            key_encrypt(key),
-            key[-4:],
-        )
+        for field, value in _key_fields(key_generate()).items():
+            setattr(license, field, value)
         license.save()
         publish_durable(LicenseIssued(license_id=license.pk))
     else:
@@ -475,9 +474,7 @@ def license_import(
             )
         return existing, False
     license = License.objects.create(
-        key_hash=digest,
-        key_encrypted=key_encrypt(key),
-        key_hint=key[-4:],
+        **_key_fields(key),
         product=product,
         customer=customer,
         email=email,

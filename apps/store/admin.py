@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, scope_clean
 from apps.core.errors import DomainError
 from apps.licenses import selectors as license_selectors
 from apps.store import services
@@ -140,16 +140,9 @@ class CouponForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        all_products, products = cleaned.get("all_products"), cleaned.get("products")
-        if all_products and products:
-            raise forms.ValidationError(
-                "Either tick 'All products' or choose products, not both: with the box "
-                "ticked the coupon discounts every product."
-            )
-        if not all_products and not products and "products" not in self.errors:
-            raise forms.ValidationError(
-                "Choose at least one product for this coupon, or tick 'All products'."
-            )
+        scope_clean(
+            self, cleaned, every="the coupon discounts every product", choose="for this coupon"
+        )
         return cleaned
 
 

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.core.admin import scope_clean
 from apps.core.errors import DomainError
 from apps.core.html import html_sanitise
 from apps.licenses.models import Product
@@ -161,16 +162,12 @@ class PublishTokenForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        all_products, products = cleaned.get("all_products"), cleaned.get("products")
-        if all_products and products:
-            raise forms.ValidationError(
-                "Either tick 'All products' or choose products, not both: with the box "
-                "ticked the token may publish every product."
-            )
-        if not all_products and not products and "products" not in self.errors:
-            raise forms.ValidationError(
-                "Choose at least one product this token may publish, or tick 'All products'."
-            )
+        scope_clean(
+            self,
+            cleaned,
+            every="the token may publish every product",
+            choose="this token may publish",
+        )
         return cleaned
 
 
