@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from django.utils.text import slugify
 
-from apps.licenses.keys import key_decrypt, key_hash
+from apps.licenses.keys import key_decrypt, key_foreign_refusal, key_hash
 from apps.licenses.models import License, Product
 from apps.licenses.rules import license_refusal
 from apps.licenses.state import (
@@ -24,6 +24,7 @@ __all__ = [
     "license_check",
     "license_for_order_line",
     "license_key_digest",
+    "license_key_foreign_refusal",
     "license_key_hash_of",
     "license_key_reveal",
     "license_refusal",
@@ -46,6 +47,11 @@ def license_key_reveal(*, license: License) -> str:
 def license_key_digest(key: str) -> str:
     """Return the lookup hash of a key as presented by a client (no database access)."""
     return key_hash(key)
+
+
+def license_key_foreign_refusal(key: str) -> str | None:
+    """Return why a key made by another store cannot be kept as it is, or None if it can."""
+    return key_foreign_refusal(key)
 
 
 def license_by_key(*, key: str) -> License | None:

@@ -27,13 +27,13 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from apps.licenses import selectors as license_selectors
-from apps.licenses.models import License
 from apps.notifications.models import EmailLog
 from apps.store import selectors as store_selectors
-from apps.store.models import Order, OrderLine
 from apps.updates import selectors as update_selectors
 
 if TYPE_CHECKING:
+    from apps.licenses.models import License
+    from apps.store.models import Order, OrderLine
     from apps.updates.models import Release
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _receipt_lines(order: Order) -> list[ReceiptLine]:
             release = releases[product.pk]
             if (
                 release is not None
-                and license.status == License.Status.ACTIVE
+                and license.status == license.Status.ACTIVE
                 and not license.is_expired()
             ):
                 version = release.version
@@ -173,7 +173,7 @@ def _set_password_url(order: Order) -> str:
 def receipt_send(*, order_id: int) -> EmailLog | None:
     """Send the receipt of a fulfilled order once: keys, downloads, links; None if not due."""
     order = _order(order_id)
-    if order.status != Order.Status.PAID or order.fulfilled_at is None:
+    if order.status != order.Status.PAID or order.fulfilled_at is None:
         # Refunded before the receipt went out, or not fulfilled: the keys are not valid.
         logger.info("receipt for order %s skipped: %s", order.number, order.status)
         return None
@@ -202,7 +202,7 @@ def receipt_send(*, order_id: int) -> EmailLog | None:
 def refund_notice_send(*, order_id: int) -> EmailLog | None:
     """Tell the buyer their order was refunded and which licenses it took back; once."""
     order = _order(order_id)
-    if order.status != Order.Status.REFUNDED:
+    if order.status != order.Status.REFUNDED:
         return None
     context = {
         "site_name": settings.DEPOT_SITE_NAME,

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
 from apps.licenses import selectors as license_selectors
-from apps.licenses.models import Activation, License
 from apps.store import selectors
 from apps.store.models import Order, PriceTier
 from apps.store.pricing import is_upgrade, renewal_amount, upgrade_amount
 
+if TYPE_CHECKING:
+    from apps.licenses.models import Activation, License
+
 
 def license_status(license: License) -> str:
     """Return what the customer sees: active, expired, revoked or disabled."""
-    if license.status != License.Status.ACTIVE:
+    if license.status != license.Status.ACTIVE:
         return str(license.status)
     return "expired" if license.is_expired() else "active"
 
@@ -136,7 +139,7 @@ def license_page(*, customer_id: int, license_id: int) -> LicensePage | None:
     renewal, renewal_blocked = None, ""
     if license.expires_at is None:
         renewal_blocked = "A lifetime license never needs renewing."
-    elif license.status != License.Status.ACTIVE:
+    elif license.status != license.Status.ACTIVE:
         renewal_blocked = f"A {status} license cannot be renewed."
     elif tier is None or not on_sale:
         renewal_blocked = "This license's plan is no longer sold. Contact us to renew it."
@@ -146,7 +149,7 @@ def license_page(*, customer_id: int, license_id: int) -> LicensePage | None:
         )
     upgrades: list[UpgradeOffer] = []
     upgrade_blocked = ""
-    if license.status != License.Status.ACTIVE:
+    if license.status != license.Status.ACTIVE:
         upgrade_blocked = f"A {status} license cannot be upgraded."
     elif status == "expired":
         upgrade_blocked = "Renew this license before upgrading it."

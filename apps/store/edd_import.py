@@ -30,9 +30,9 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from apps.core.errors import DomainError
+from apps.licenses import selectors as license_selectors
 from apps.licenses import services as license_services
-from apps.licenses.keys import key_foreign_refusal, key_hash
-from apps.licenses.models import License, Product
+from apps.licenses.catalogue import Product
 from apps.licenses.sites import site_is_staging, site_normalise
 from apps.store import services as store_services
 from apps.store.models import PriceTier
@@ -432,10 +432,10 @@ def _license_write(
 ) -> None:
     if not row.key:
         raise Rejected("no license key")
-    refusal = key_foreign_refusal(row.key)
+    refusal = license_selectors.license_key_foreign_refusal(row.key)
     if refusal is not None:
         raise Rejected(refusal)
-    digest = key_hash(row.key)
+    digest = license_selectors.license_key_digest(row.key)
     if digest in seen:
         raise Rejected(f"duplicate key: the same key is on line {seen[digest]}")
     seen[digest] = row.line
@@ -466,7 +466,8 @@ def _license_write(
         product=product,
         email=row.email,
         customer=users.get(row.email.lower()),
-        status=License.Status.DISABLED if status == "disabled" else License.Status.ACTIVE,
+        # License.Status values: EDD's "disabled" stays disabled, every other status is active.
+        status="disabled" if status == "disabled" else "active",
         activation_limit=row.limit,
         expires_at=expires,
         price_id=tier.pk if tier is not None and row.price_id else None,

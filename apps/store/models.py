@@ -6,7 +6,7 @@ from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 
 
 def store_currency() -> str:

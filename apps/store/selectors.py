@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet
 
 from apps.licenses import selectors as license_selectors
-from apps.licenses.models import License, Product
+from apps.licenses.catalogue import Product
 from apps.store.models import Order, OrderLine, PriceTier
+
+if TYPE_CHECKING:
+    from apps.licenses.models import License
 
 
 def catalogue_products() -> QuerySet[Product]:

@@ -23,7 +23,7 @@ from apps.core.errors import Conflict, DomainError
 from apps.core.events import publish_durable
 from apps.licenses import selectors as license_selectors
 from apps.licenses import services as license_services
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.store.cart import PricedCart
 from apps.store.events import OrderFulfilled, OrderPaid, OrderRefunded
 from apps.store.gateways import GatewayUnavailable, PaymentDeclined, gateway_get

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from apps.licenses import selectors as license_selectors
-from apps.licenses.models import License
 from apps.licenses.selectors import license_refusal
 from apps.updates.downloads import account_download_url
 from apps.updates.models import Release
+
+if TYPE_CHECKING:
+    from apps.licenses.models import License
 
 # Older releases listed per license for rollback. Every published release stays downloadable;
 # the page only stops listing them here so that it stays short.
@@ -35,7 +38,7 @@ class LicenseDownloads:
 
     @property
     def is_expired(self) -> bool:
-        return self.license.status == License.Status.ACTIVE and self.license.is_expired()
+        return self.license.status == self.license.Status.ACTIVE and self.license.is_expired()
 
 
 def account_downloads(*, customer_id: int, base_url: str) -> list[LicenseDownloads]:

@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from apps.core.admin import scope_clean
 from apps.core.errors import DomainError
 from apps.core.html import html_sanitise
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.updates import services
 from apps.updates.models import PublishToken, Release
 from apps.updates.signing import public_key_base64, signing_key_from_base64

@@ -25,7 +25,6 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.core.errors import NotFound
-from apps.licenses.rules import LicenseRefused
 from apps.licenses.selectors import (
     LicenseCheck,
     LicenseState,
@@ -34,7 +33,7 @@ from apps.licenses.selectors import (
     license_state_slot_refusal,
     license_states_by_hash,
 )
-from apps.licenses.services import license_activate
+from apps.licenses.services import LicenseRefused, license_activate
 from apps.licenses.sites import site_normalise
 from apps.updates import hotcache, metrics
 from apps.updates.downloads import download_url

@@ -2,7 +2,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 
 
 def release_upload_to(release: "Release", filename: str) -> str:

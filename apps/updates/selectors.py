@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.updates.downloads import account_download_url
 from apps.updates.models import InstallDay, InstallVersionDay, PublishToken, Release
 

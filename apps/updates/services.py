@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.errors import Conflict, DomainError
 from apps.core.events import publish_durable
 from apps.licenses import services as license_services
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.licenses.services import product_upsert
 from apps.updates import hotcache
 from apps.updates.events import ReleasePublished

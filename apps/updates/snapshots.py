@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.licenses.selectors import products_for_updates
 from apps.updates.models import Release
 from apps.updates.versions import version_key

@@ -31,7 +31,7 @@ from typing import Any
 from django.core.cache import caches
 from django.db import transaction
 
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.updates.models import InstallDay, InstallVersionDay
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.licenses.selectors import (
     LicenseState,
     license_key_digest,

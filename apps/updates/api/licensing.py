@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apps.licenses.models import Product
-from apps.licenses.rules import LicenseRefused
+from apps.licenses.catalogue import Product
 from apps.licenses.selectors import (
     LicenseState,
     license_key_digest,
     license_state_by_hash,
     license_state_by_id,
 )
-from apps.licenses.services import license_activate, license_deactivate
+from apps.licenses.services import LicenseRefused, license_activate, license_deactivate
 from apps.licenses.sites import site_normalise
 from apps.updates import metrics
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.licenses.selectors import license_check, product_by_slug
 from apps.updates import hotcache, metrics
 from apps.updates.api import licensing

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.core.errors import DomainError
-from apps.licenses.models import ActivationPolicy, Product
+from apps.licenses.catalogue import ActivationPolicy, Product
 from apps.licenses.services import product_configure
 from apps.updates import services
 from apps.updates.models import Release

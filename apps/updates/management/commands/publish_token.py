@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.errors import DomainError
-from apps.licenses.models import Product
+from apps.licenses.catalogue import Product
 from apps.updates import services
 
 
