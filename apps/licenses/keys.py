@@ -62,11 +62,6 @@ def key_hash(key: str) -> str:
     return hmac.new(secret.encode(), key_normalise(key).encode(), hashlib.sha256).hexdigest()
 
 
-def key_hash_matches(key: str, expected_hash: str) -> bool:
-    """Compare a presented key with a stored hash in constant time."""
-    return hmac.compare_digest(key_hash(key), expected_hash)
-
-
 def _fernet() -> Fernet:
     raw = settings.LICENSE_KEY_ENCRYPTION_KEY
     if not raw:

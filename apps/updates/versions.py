@@ -8,12 +8,6 @@ from functools import lru_cache
 # version_compare's order of special forms; a number outranks all but "pl"/"p".
 _SPECIAL = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2, "rc": 3, "#": 4, "pl": 5, "p": 5}
 _NUMBER = 4
-_VALID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,49}$")
-
-
-def version_is_valid(version: str) -> bool:
-    """Whether `version` is a plausible plugin version (starts with a digit, no spaces)."""
-    return bool(_VALID.match(version)) and version[0].isdigit()
 
 
 @lru_cache(maxsize=4096)
