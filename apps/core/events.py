@@ -114,7 +114,14 @@ def _bound(func: Subscriber, event: Event) -> Callable[[], None]:
 
 
 def publish_durable(event: Event, *, using: str | None = None) -> None:
-    """Write `event` to the outbox in the current transaction and deliver it through Celery."""
+    """Write `event` to the outbox in the current transaction and deliver it through Celery.
+
+    An event nobody subscribes to writes nothing: an outbox row and a task delivering to no
+    one would cost a write, a broker message and a worker run per license for no effect.
+    Subscribers register when the apps load, in every process that publishes.
+    """
     from apps.core.outbox import outbox_record
 
+    if not subscribers_of(type(event)):
+        return
     outbox_record(event=event, using=using)

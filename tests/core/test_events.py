@@ -153,3 +153,45 @@ def test_sweeper_resends_rows_left_undelivered(db, received):
 def test_unknown_event_names_are_refused():
     with pytest.raises(LookupError):
         Event.from_payload("nowhere.NothingHappened", {})
+
+
+def test_a_durable_event_nobody_listens_to_writes_no_outbox_row(transactional_db):
+    # Given no subscriber of WidgetShipped (the `received` fixture is not used here)
+    # When it is published durably
+    publish_durable(WidgetShipped(widget_id=13))
+
+    # Then no row waits in the outbox for a delivery to nobody
+    assert not OutboxEvent.objects.exists()
+
+
+def test_issuing_a_license_by_hand_leaves_no_outbox_row_for_an_event_without_listeners(
+    transactional_db,
+):
+    # Given a product, and no subscriber of LicenseIssued yet (reminders and webhooks add them)
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.core.events import subscribers_of
+    from apps.licenses.events import LicenseIssued
+    from apps.licenses.services import product_upsert
+
+    assert not subscribers_of(LicenseIssued)
+    product_upsert(slug="formwell", name="Formwell")
+
+    # When support issues a key
+    call_command(
+        "issue_license",
+        "--product",
+        "formwell",
+        "--sites",
+        "1",
+        "--days",
+        "365",
+        "--email",
+        "ada@example.com",
+        stdout=StringIO(),
+    )
+
+    # Then nothing is queued for it
+    assert not OutboxEvent.objects.filter(name=LicenseIssued.event_name()).exists()
