@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.core.errors import DomainError
-from apps.licenses.catalogue import ActivationPolicy, Product
+from apps.licenses.catalogue import Product, add_product_options, product_describe
 from apps.licenses.services import product_configure
 from apps.updates import services
 from apps.updates.models import Release
@@ -37,18 +37,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--product", metavar="SLUG", help="an existing product; the zip's folder must match"
         )
-        parser.add_argument(
-            "--edd-item-id",
-            type=int,
-            metavar="N",
-            help="also set the product's EDD item id (what EDD clients send); 0 removes it",
-        )
-        parser.add_argument(
-            "--activation",
-            choices=ActivationPolicy.values,
-            help="also set whether sites activate on their first licensed check (on_check) "
-            "or only explicitly (explicit)",
-        )
+        add_product_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         content = _read(Path(options["zip_path"]))
@@ -62,8 +51,6 @@ class Command(BaseCommand):
                     f"Known products: {known or 'none yet'}."
                 )
         edd_item_id, activation = options["edd_item_id"], options["activation"]
-        if edd_item_id is not None and edd_item_id < 0:
-            raise CommandError("--edd-item-id is EDD's download id, a positive number (0 removes).")
         configure = edd_item_id is not None or activation is not None
         try:
             # One transaction: a refused setting (an EDD item id another product has) leaves no
@@ -92,8 +79,7 @@ class Command(BaseCommand):
             f"({release.channel}, {release.rollout_percent}% rollout)"
         )
         if configure and product is not None:
-            edd = product.edd_item_id if product.edd_item_id is not None else "none"
-            self.stdout.write(f"{product.slug}: edd_item_id={edd} activation={product.activation}")
+            self.stdout.write(product_describe(product))
 
 
 def _read(path: Path) -> bytes:
