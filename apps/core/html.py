@@ -10,6 +10,7 @@ only the tags below survive, links keep web and mail URLs only, and everything e
 from __future__ import annotations
 
 import nh3
+from django.utils.safestring import SafeString, mark_safe
 
 # What a readme rendered from Markdown holds, less images (a tracking pixel on the storefront,
 # mixed content in wp-admin; screenshots have their own place on a product).
@@ -44,3 +45,10 @@ def html_sanitise(html: str) -> str:
 def html_text(html: str) -> str:
     """Return `html` with every tag removed (script and style with their content), escaped."""
     return _text_cleaner.clean(html)
+
+
+def html_safe(value: object) -> SafeString:
+    """Sanitise `value` with the allow-list and mark the result safe to print in a page."""
+    # Stored release text is sanitised when it is written; sanitising again where it is
+    # printed covers rows from any other writer, and costs microseconds.
+    return mark_safe(html_sanitise(str(value or "")))  # noqa: S308 (sanitised just above)

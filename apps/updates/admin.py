@@ -5,11 +5,11 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from apps.core.admin import scope_clean
 from apps.core.errors import DomainError
-from apps.core.html import html_sanitise
+from apps.core.html import html_safe
 from apps.licenses.catalogue import Product
 from apps.updates import services
 from apps.updates.models import PublishToken, Release
@@ -132,15 +132,15 @@ class ReleaseAdmin(admin.ModelAdmin):
     # Release text is shown as it reads on the storefront and in WordPress: sanitised HTML.
     @admin.display(description="Description")
     def description_shown(self, obj: Release) -> SafeString:
-        return mark_safe(html_sanitise(obj.description))  # noqa: S308 (sanitised)
+        return html_safe(obj.description)
 
     @admin.display(description="Installation")
     def installation_shown(self, obj: Release) -> SafeString:
-        return mark_safe(html_sanitise(obj.installation))  # noqa: S308 (sanitised)
+        return html_safe(obj.installation)
 
     @admin.display(description="Changelog")
     def changelog_shown(self, obj: Release) -> SafeString:
-        return mark_safe(html_sanitise(obj.changelog))  # noqa: S308 (sanitised)
+        return html_safe(obj.changelog)
 
     def save_model(self, request: HttpRequest, obj: Release, form: Any, change: bool) -> None:
         if not change:

@@ -76,10 +76,11 @@ def release_publish(
         hotcache.metadata_bump_on_commit(product.slug)
         _storefront_note(product)
         publish_durable(ReleasePublished(release_id=release.pk))
-    except IntegrityError:
-        raise  # a concurrent upload of this version won, and the stored key may be its copy
     except BaseException:
-        package_discard(release.zip_file.name)  # rolled back: no row will point at it
+        # Rolled back (a concurrent upload of this version winning included): no row will
+        # point at it. Storage never overwrites (file_overwrite off, unique names on disk),
+        # so the stored key is this upload's own copy.
+        package_discard(release.zip_file.name)
         raise
     return release
 

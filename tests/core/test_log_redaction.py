@@ -234,26 +234,35 @@ Client().get("/updates/download/{TOKEN}/formwell-2.4.1.zip", secure=True,
     assert TOKEN not in result.stderr
 
 
-def test_celery_workers_and_beat_redact_the_handlers_they_install() -> None:
-    # Given: the handler a worker's logging setup installs (Celery replaces the root's)
+@pytest.mark.parametrize("signal_name", ["after_setup_logger", "after_setup_task_logger"])
+def test_celery_workers_and_beat_redact_the_handlers_they_install(signal_name: str) -> None:
+    # Given: a handler as a worker's (or beat's) logging setup installs it
     import io
     import logging
 
-    from celery.signals import after_setup_logger
+    from celery import signals
 
     import config.celery_app  # noqa: F401  (connects the receiver)
 
     stream = io.StringIO()
-    logger = logging.getLogger("depot.test.celery")
+    logger = logging.getLogger(f"depot.test.celery.{signal_name}")
     logger.handlers = [logging.StreamHandler(stream)]
     logger.propagate = False
+    try:
+        # When Celery announces its logger is set up, and a task logs a URL with a key
+        getattr(signals, signal_name).send(
+            sender=None,
+            logger=logger,
+            loglevel=logging.INFO,
+            logfile=None,
+            format="",
+            colorize=False,
+        )
+        logger.error("GET /updates/puc/formwell/?license_key=ABCDE-FGHJK-MNPQR-STVWX-YZ012-34567")
 
-    # When Celery announces its logger is set up, and a task logs a URL with a key
-    after_setup_logger.send(
-        sender=None, logger=logger, loglevel=logging.INFO, logfile=None, format="", colorize=False
-    )
-    logger.error("GET /updates/puc/formwell/?license_key=ABCDE-FGHJK-MNPQR-STVWX-YZ012-34567")
-
-    # Then
-    assert "ABCDE-FGHJK" not in stream.getvalue()
-    assert "[redacted]" in stream.getvalue()
+        # Then
+        assert "ABCDE-FGHJK" not in stream.getvalue()
+        assert "[redacted]" in stream.getvalue()
+    finally:
+        logger.handlers = []
+        logger.propagate = True

@@ -282,8 +282,8 @@ def test_a_prefork_child_killed_in_the_middle_of_order_fulfil_loses_and_duplicat
             # and is killed there while its parent lives,
             os.kill(children[0], signal.SIGKILL)
             wait_until(lambda: children[0] not in _children(worker.process.pid), timeout=10)
-            lock.release()
             assert not License.objects.exists() and not EmailLog.objects.exists()
+            lock.release()
 
             # then the parent starts a new child, RabbitMQ hands the unacknowledged message
             # back (acks_late + reject_on_worker_lost), and everything arrives once.

@@ -113,12 +113,15 @@ def test_with_s3_stopped_a_download_is_a_readable_503_with_retry_after(
     private_s3.stop()
 
     # When
-    timings = []
+    timings, responses = [], []
     for _ in range(5):
         response, ms = _timed(lambda: client.get(url, HTTP_USER_AGENT=WP_UA))
         timings.append(ms)
+        responses.append(response)
 
-    # Then
+    # Then every one is refused the same readable way
+    assert [r.status_code for r in responses] == [503] * 5
+    assert len({r.content for r in responses}) == 1
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     assert response.json() == {
