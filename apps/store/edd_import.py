@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils.text import slugify
 
 from apps.core.errors import DomainError
@@ -317,8 +317,11 @@ def edd_import(
         with transaction.atomic():
             for row in batch:
                 try:
-                    _license_write(row, catalogue, users, seen, summary, out, name)
-                except (Rejected, DomainError) as refused:
+                    # A savepoint per row: a database error on one row (a constraint the
+                    # checks above missed) rejects that row, not the rest of the batch.
+                    with transaction.atomic():
+                        _license_write(row, catalogue, users, seen, summary, out, name)
+                except (Rejected, DomainError, DatabaseError) as refused:
                     summary.rejected_rows += 1
                     reason = refused.message if isinstance(refused, DomainError) else refused
                     out(f"{name} line {row.line}: rejected ({_hint(row.key)}): {reason}")

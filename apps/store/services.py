@@ -147,6 +147,15 @@ class Placed:
     created: bool
 
 
+def username_unique(email: str) -> str:
+    """A username for `email` when its first 150 characters are taken by someone else.
+
+    Staff "ada", or a long address sharing its first 150 characters: this customer gets a
+    name of their own.
+    """
+    return f"{email[:137]}-{secrets.token_hex(6)}"
+
+
 def customer_for_email(*, email: str) -> tuple[User, bool]:
     """Return the account of `email`, creating one without a password; and whether it is new.
 
@@ -160,9 +169,7 @@ def customer_for_email(*, email: str) -> tuple[User, bool]:
         return user, False
     username = email.lower()[:150]
     if User.objects.filter(username=username).exists():
-        # A username taken by someone with another e-mail (staff "ada", a long address
-        # sharing its first 150 characters): this customer gets a name of their own.
-        username = f"{email.lower()[:137]}-{secrets.token_hex(6)}"
+        username = username_unique(email.lower())
     try:
         with transaction.atomic():
             user = User(username=username, email=email)
@@ -576,7 +583,7 @@ def customers_import(*, names: dict[str, str]) -> tuple[dict[str, User], int]:
     for email in missing:
         username = email[:150]
         if username in taken:
-            username = f"{email[:137]}-{secrets.token_hex(6)}"
+            username = username_unique(email)
         first, _, last = wanted[email].strip().partition(" ")
         account = User(username=username, email=email, first_name=first[:150])
         account.last_name = last.strip()[:150]
