@@ -224,6 +224,13 @@ class _RedisStore:
         return get_redis_connection("default")
 
     def _failed(self, exc: Exception) -> Unavailable:
+        from apps.core.cache import BreakerOpen
+
+        if isinstance(exc, BreakerOpen):
+            # Skipped by the process-wide breaker (apps.core.cache), which already counted
+            # the failure and tries Redis again when its window ends: re-arming this one too
+            # would keep the update cache off for up to BREAKER_SECONDS after Redis is back.
+            return Unavailable(str(exc))
         self._down_until = time.monotonic() + BREAKER_SECONDS
         logger.warning("update cache unreachable, using the database: %s", exc)
         return Unavailable(str(exc))
