@@ -20,7 +20,7 @@ $(STAMP): $(PY) requirements/base.txt requirements/dev.txt
 
 # mysqlclient compiles against the MariaDB client headers. As root with apt-get, `make test`
 # installs them (libmariadb-dev, pkg-config) as it does Chromium; without them the suite runs on
-# the embedded default (under CI=true, config/services.py turns that into an error).
+# the embedded default (under CI=true, tests/backends.py turns that into an error).
 $(VENV)/.mysqlclient: $(STAMP) requirements/mysql.txt
 	@if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null \
 		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

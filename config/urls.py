@@ -16,7 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("updates/", include("apps.updates.urls")),
     path("vendor/api/v1/", include("apps.updates.urls_vendor")),
     path("", include("apps.core.urls")),
-    path("account/downloads/", include(("apps.updates.urls_account", "updates-account"))),
+    path("account/", include("apps.account.urls")),
     path("", include("apps.store.urls")),
 ]
 

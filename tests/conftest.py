@@ -3,6 +3,8 @@
 config.settings.test picks the backend (real or embedded). On the real one, a session
 fixture starts moto in server mode as the S3 endpoint and points django-storages at it, the
 Redis test database is flushed, and `celery_worker` starts a real worker process on RabbitMQ.
+The shop's fixtures every test may ask for (`product`, `publish`, `release`, `issue`,
+`issued`) wrap tests/builders.py; a module needing another product overrides `product`.
 """
 
 from __future__ import annotations
@@ -10,18 +12,25 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
 from django.test.utils import override_settings
+
+from tests.builders import SITE, Issued, license_make, product_listed, release_make
+from tests.helpers import free_port, process_stop, wait_for_port
+
+if TYPE_CHECKING:
+    from apps.licenses.models import Product
+    from apps.updates.models import Release
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = getattr(settings, "DEPOT_TEST_BACKEND", "") == "real"
@@ -77,31 +86,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on {port} within 30 s")
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """Start moto in server mode and create this run's bucket; yield endpoint and bucket."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -110,7 +100,7 @@ def s3_endpoint(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, process, "moto server")
+        wait_for_port(port, process, "moto server")
         endpoint = f"http://127.0.0.1:{port}"
         bucket = f"depot-test-{uuid.uuid4().hex[:8]}"
         os.environ.update(
@@ -133,8 +123,7 @@ def s3_endpoint(
             print(f"\ndepot: S3 endpoint {endpoint} (moto server mode), bucket {bucket}")
         yield {"endpoint": endpoint, "bucket": bucket}
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process_stop(process)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -167,8 +156,8 @@ def fresh_hot_cache() -> Iterator[None]:
     """
     from django.core.cache import cache
 
-    from apps.updates import hotcache
-    from apps.updates.stats import expiring_forget
+    from apps.updates.delivery import hotcache
+    from apps.updates.stats.installs import expiring_forget
 
     cache.clear()
     hotcache.store_reset()
@@ -238,15 +227,9 @@ def _worker_start(
 
 
 def _worker_stop(worker: Worker) -> None:
-    if worker.process.poll() is None:
-        worker.process.terminate()
-        try:
-            # A warm shutdown takes ~10 s (broker connection teardown); whatever the worker
-            # still holds goes back to the queue, which the fixture purges anyway.
-            worker.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait(timeout=10)
+    # A warm shutdown takes ~10 s (broker connection teardown); whatever the worker still
+    # holds goes back to the queue, which the fixture purges anyway.
+    process_stop(worker.process, grace=2)
 
 
 class Workers:
@@ -319,3 +302,42 @@ def celery_worker(celery_workers: Workers) -> Worker:
     worker sees rows the test has committed (hence `transactional_db`).
     """
     return celery_workers.start()
+
+
+# --- the shop, from tests/builders.py --------------------------------------------------------
+
+
+@pytest.fixture
+def product(db: None) -> Product:
+    """Formwell, listed as update clients show it (homepage, author, banners, icons)."""
+    return product_listed()
+
+
+@pytest.fixture
+def publish(product: Product) -> Callable[..., Release]:
+    """Publish a version of `product` (see `release_make` for the readme it gets)."""
+
+    def make(version: str, **fields: Any) -> Release:
+        return release_make(product, version, **fields)
+
+    return make
+
+
+@pytest.fixture
+def release(publish: Callable[..., Release]) -> Release:
+    return publish("2.4.1")
+
+
+@pytest.fixture
+def issue(product: Product) -> Callable[..., Issued]:
+    """Issue a key for `product`: 3 sites, a year, active on SITE unless told otherwise."""
+
+    def make(*, sites: int = 3, days: int | None = 365, activate: str | None = SITE) -> Issued:
+        return license_make(product, sites=sites, days=days, activate=activate)
+
+    return make
+
+
+@pytest.fixture
+def issued(issue: Callable[..., Issued]) -> Issued:
+    return issue()

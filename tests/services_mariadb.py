@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,11 +22,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, process_stop
 
 
 class PrivateMariaDB:
@@ -38,7 +32,7 @@ class PrivateMariaDB:
         self.base = base
         self.datadir = base / "data"
         self.socket = base / "mariadb.sock"
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str) -> str:
@@ -100,14 +94,7 @@ class PrivateMariaDB:
 
     def stop(self, *, kill: bool = False, timeout: float = 30) -> None:
         """Stop the server (SIGTERM, a clean shutdown; SIGKILL with kill=True) and wait."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        process_stop(self.process, grace=timeout, kill=kill)
 
     def sql(self, statement: str, database: str = "") -> list[tuple[object, ...]]:
         """Run one statement over TCP as root; return its rows."""

@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 _SCRIPT_DIRS = (Path("/usr/lib/rabbitmq/bin"), Path("/usr/local/lib/rabbitmq/bin"))
 
@@ -36,12 +37,6 @@ def _script(name: str) -> str | None:
         if (folder / name).exists():
             return str(folder / name)
     return shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _amqp_up(url: str) -> bool:
@@ -61,8 +56,8 @@ class RabbitNode:
 
     base: Path
     name: str = field(default_factory=lambda: f"depot-test-{os.getpid()}@localhost")
-    port: int = field(default_factory=_free_port)
-    dist_port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
+    dist_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property

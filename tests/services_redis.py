@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,11 +27,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, process_stop
 
 
 class PrivateRedis:
@@ -40,7 +35,7 @@ class PrivateRedis:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,14 +97,12 @@ class PrivateRedis:
         self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        process_stop(self.process, kill=True)
 
     @contextlib.contextmanager
     def as_default_cache(self, **settings: object) -> Iterator[None]:
         """Point the default cache (and with it sessions, throttles, the hot path) here."""
-        from apps.updates import hotcache
+        from apps.updates.delivery import hotcache
         from config.settings.base import redis_cache
 
         hotcache.store_reset()

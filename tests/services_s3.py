@@ -12,10 +12,8 @@ private_s3`. The process is killed at teardown even when the test fails.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,15 +24,11 @@ import pytest
 from django.conf import settings
 from django.test.utils import override_settings
 
+from tests.helpers import free_port, process_stop, wait_for_port
+
 ACCESS_KEY = "depot-private-s3"
 SECRET_KEY = "depot-private-s3-secret"  # moto accepts any credentials
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -58,26 +52,16 @@ class PrivateS3:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto exited with {self.process.returncode}: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
+        try:
+            wait_for_port(self.port, self.process, "moto")
+        except RuntimeError as error:
             self.stop()
-            raise RuntimeError(f"moto did not listen on {self.port} within 30 s")
+            raise RuntimeError(f"{error}: {self.log()}") from None
         self.client().create_bucket(Bucket=self.bucket)
 
     def stop(self) -> None:
         """Kill the server (SIGKILL, as a crashed host would go) and wait until it is gone."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.kill()
-        self.process.wait(timeout=10)
+        process_stop(self.process, kill=True)
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections are accepted and never answered."""
@@ -111,7 +95,7 @@ class PrivateS3:
 def private_s3(tmp_path: Path) -> Iterator[PrivateS3]:
     """A moto server of this test's own, with default_storage pointed at its bucket."""
     s3 = PrivateS3(
-        port=_free_port(),
+        port=free_port(),
         bucket=f"depot-private-{uuid.uuid4().hex[:8]}",
         logfile=tmp_path / "moto.log",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,8 @@ from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.helpers import free_port
 
 
 @dataclass
@@ -43,9 +44,7 @@ class SlowHandler:
 
 class SmtpSink:
     def __init__(self, handler: SlowHandler) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.handler = handler
         self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
 

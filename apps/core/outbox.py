@@ -25,12 +25,12 @@ def outbox_record(*, event: Event, using: str | None = None) -> OutboxEvent:
 
 def outbox_enqueue(*, outbox_id: int) -> bool:
     """Send one outbox row to the broker; False (and the sweeper retries) when that fails."""
-    from apps.core.tasks import outbox_dispatch
+    from apps.core.tasks import outbox_dispatch_task
 
     try:
         # A broker that takes the connection but never confirms (paused, or blocking publishers
         # on a resource alarm) would hold the customer's request for as long as it lasts.
-        outbox_dispatch.apply_async(
+        outbox_dispatch_task.apply_async(
             kwargs={"outbox_id": outbox_id},
             confirm_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,  # type: ignore[call-arg]
         )

@@ -5,8 +5,15 @@ from celery import shared_task
 from apps.core.outbox import outbox_dispatch_row, outbox_sweep
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
-def outbox_dispatch(*, outbox_id: int) -> bool:
+# `name=` keeps each task's registered name from before the `_task` suffix: queued messages
+# and the beat schedule (config/settings/base.py) address tasks by that name.
+@shared_task(
+    name="apps.core.tasks.outbox_dispatch",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def outbox_dispatch_task(*, outbox_id: int) -> bool:
     """Deliver one outbox row to its subscribers (idempotent: a delivered row is skipped)."""
     return outbox_dispatch_row(outbox_id=outbox_id)
 

@@ -16,6 +16,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from apps.core.errors import json_error
 from apps.core.health import Health, dependencies, readiness
 from apps.core.metrics import outbox_collector
 from apps.core.outage import database_unavailable, is_connection_error
@@ -87,20 +88,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not token:
         if settings.DEPOT_METRICS_REQUIRE_TOKEN:
             # Production without a token: as if there were no metrics at all.
-            return JsonResponse(
-                {"code": "not_found", "message": "Nothing here."},
-                status=404,
-            )
+            return json_error("not_found", "Nothing here.", 404)
         return _export()
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not constant_time_compare(presented.strip(), token):
-        response = JsonResponse(
-            {
-                "code": "unauthorized",
-                "message": "Metrics are for the scraper: send Authorization: Bearer <token>.",
-            },
-            status=401,
+        return json_error(
+            "unauthorized",
+            "Metrics are for the scraper: send Authorization: Bearer <token>.",
+            401,
+            WWW_Authenticate='Bearer realm="metrics"',
         )
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
     return _export()

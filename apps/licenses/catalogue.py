@@ -4,16 +4,45 @@ Product lives with the licenses it is sold under, but store (tiers, orders, coup
 (releases, tokens) hold foreign keys to it and look products up, so it is public; License and
 Activation are not, and are reached through `apps.licenses.selectors` and `services`. The
 command-line options that set a product's client settings live here too, so `product` and
-`publish_release` (in updates) declare them once.
+`publish_release` (in updates) declare them once, and so does the refusal of a slug no product
+has, which every command and service that takes a slug gives alike.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Sequence
 
+from apps.core.errors import NotFound
 from apps.licenses.models import ActivationPolicy, Product
 
-__all__ = ["ActivationPolicy", "Product", "add_product_options", "product_describe"]
+__all__ = [
+    "ActivationPolicy",
+    "Product",
+    "add_product_options",
+    "product_describe",
+    "product_unknown",
+    "products_named",
+]
+
+
+def product_unknown(slugs: Iterable[str]) -> NotFound:
+    """Refuse slugs no product has, naming the products there are to choose from."""
+    named = ", ".join(f"'{slug}'" for slug in slugs)
+    known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
+    return NotFound(
+        f"No product has the slug {named}. Known products: {known or 'none yet'}.",
+        code="unknown_product",
+    )
+
+
+def products_named(slugs: Sequence[str]) -> list[Product]:
+    """Return the products with these slugs (active or not); `product_unknown` if any is none."""
+    products = list(Product.objects.filter(slug__in=slugs))
+    missing = sorted(set(slugs) - {product.slug for product in products})
+    if missing:
+        raise product_unknown(missing)
+    return products
 
 
 def edd_item_id_arg(value: str) -> int:

@@ -42,6 +42,14 @@ def license_refusal(license: LicenseLike, *, now: datetime | None = None) -> Lic
     return None
 
 
+def product_mismatch(*, licensed: str, asked: str) -> LicenseRefused:
+    """Refuse a key sold for the product named `licensed` when `asked` (a name, or "") is used."""
+    return LicenseRefused(
+        f"This license key is for {licensed}, not {asked or 'this plugin'}.",
+        code="item_name_mismatch",
+    )
+
+
 def no_slot_left(*, used: int, limit: int, staging_past_cap: bool = False) -> LicenseRefused:
     """Refuse a new site: name the limit and where the customer frees a site."""
     url = settings.DEPOT_ACCOUNT_URL

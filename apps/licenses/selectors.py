@@ -14,6 +14,7 @@ from apps.licenses.state import (
     LicenseState,
     license_state_check,
     license_state_of,
+    license_state_product_refusal,
     license_state_slot_refusal,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "license_state_by_hash",
     "license_state_by_id",
     "license_state_check",
+    "license_state_product_refusal",
     "license_state_slot_refusal",
     "license_states_by_hash",
     "product_by_slug",

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.events import publish, publish_durable
+from apps.licenses.catalogue import product_unknown
 from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked, ProductChanged
 from apps.licenses.keys import key_encrypt, key_foreign_refusal, key_generate, key_hash
 from apps.licenses.models import Activation, ActivationPolicy, License, Product
@@ -335,11 +336,7 @@ def product_configure(
     """
     product = Product.objects.select_for_update().filter(slug=slug).first()
     if product is None:
-        known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
-        raise NotFound(
-            f"No product has the slug '{slug}'. Known products: {known or 'none yet'}.",
-            code="unknown_product",
-        )
+        raise product_unknown([slug])
     fields = []
     if activation is not None:
         if activation not in ActivationPolicy.values:

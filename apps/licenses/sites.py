@@ -1,4 +1,8 @@
-"""Site identity: a WordPress site's URL reduced as EDD does, and staging told from production."""
+"""Site identity: a WordPress site's URL reduced as EDD does, and staging told from production.
+
+Also how many sites a limit allows, in words: a license's `activation_limit` and a price
+tier's `sites_allowed` both store 0 for "unlimited", and every page and e-mail says so alike.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +63,18 @@ _LABEL_SEPARATORS = str.maketrans({"\u3002": "."})
 # Separators, controls, surrogates, private-use and unassigned code points never name a host.
 _BAD_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cs", "Co", "Cn"})
 _USER_AGENT_SITE = re.compile(r"\bWordPress/[^;\s]*;\s*(\S+)")
+
+
+def sites_label(limit: int) -> str:
+    """Name a site limit: "Unlimited sites" for 0, else "1 site" or "5 sites"."""
+    if limit == 0:
+        return "Unlimited sites"
+    return "1 site" if limit == 1 else f"{limit} sites"
+
+
+def sites_limit_label(limit: int) -> str:
+    """Give a site limit as a count, as in "2 of 5 used": "unlimited" for 0, else the number."""
+    return "unlimited" if not limit else str(limit)
 
 
 def site_normalise(url: str) -> str:

@@ -1,6 +1,6 @@
 """A license's state as one plain value: what every check needs, cacheable as JSON.
 
-The update API caches this by key hash (apps.updates.hotcache) and drops it on every
+The update API caches this by key hash (apps.updates.delivery.hotcache) and drops it on every
 license or activation change, so a warm check never reads the database. The same
 evaluation (`license_state_check`) answers from the database and from the cache, so both
 paths give the same status and message.
@@ -16,7 +16,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License
-from apps.licenses.rules import LicenseRefused, license_refusal, no_slot_left, site_deactivated
+from apps.licenses.rules import (
+    LicenseRefused,
+    license_refusal,
+    no_slot_left,
+    product_mismatch,
+    site_deactivated,
+)
 from apps.licenses.sites import site_is_staging, site_normalise
 
 
@@ -134,12 +140,12 @@ def license_state_check(
         return LicenseCheck(
             "invalid", "This license key is not valid. Check it in your account.", None
         )
-    if product_id is not None and state.product_id != product_id:
-        return LicenseCheck(
-            "item_name_mismatch",
-            f"This license key is for {state.product_name}, not {product_name or 'this plugin'}.",
-            state,
+    if product_id is not None:
+        mismatch = license_state_product_refusal(
+            state, product_id=product_id, product_name=product_name
         )
+        if mismatch is not None:
+            return LicenseCheck(mismatch.code, mismatch.message, state)
     refusal = license_refusal(state, now=now)
     if refusal is not None:
         return LicenseCheck(refusal.code, refusal.message, state)
@@ -164,6 +170,18 @@ def license_state_check(
         "This license is not activated for this site. Activate it in the plugin's settings.",
         state,
     )
+
+
+def license_state_product_refusal(
+    state: LicenseState, *, product_id: int, product_name: str
+) -> LicenseRefused | None:
+    """Return why `state`'s key cannot be used for product `product_id`, or None if it may.
+
+    A key is for one product; `product_name` names the one asked for in the sentence.
+    """
+    if state.product_id == product_id:
+        return None
+    return product_mismatch(licensed=state.product_name, asked=product_name)
 
 
 def license_state_slot_refusal(state: LicenseState, site: str) -> LicenseRefused | None:

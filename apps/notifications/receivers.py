@@ -1,7 +1,7 @@
 """E-mails that follow the store's durable events; each receiver only enqueues its task."""
 
 from apps.core.events import subscriber
-from apps.notifications.tasks import receipt_send, refund_notice_send
+from apps.notifications.tasks import receipt_send_task, refund_notice_send_task
 from apps.store.events import OrderFulfilled, OrderRefunded
 
 # LicenseIssued needs no receiver: the receipt waits for OrderFulfilled because that is when
@@ -10,9 +10,9 @@ from apps.store.events import OrderFulfilled, OrderRefunded
 
 @subscriber(OrderFulfilled)
 def on_order_fulfilled(event: OrderFulfilled) -> None:
-    receipt_send.delay(order_id=event.order_id)
+    receipt_send_task.delay(order_id=event.order_id)
 
 
 @subscriber(OrderRefunded)
 def on_order_refunded(event: OrderRefunded) -> None:
-    refund_notice_send.delay(order_id=event.order_id)
+    refund_notice_send_task.delay(order_id=event.order_id)

@@ -27,6 +27,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from apps.licenses import selectors as license_selectors
+from apps.licenses.sites import sites_label
 from apps.notifications.models import EmailLog
 from apps.store import selectors as store_selectors
 from apps.updates import selectors as update_selectors
@@ -111,9 +112,7 @@ class ReceiptLine:
     @property
     def sites(self) -> str:
         limit = self.license.activation_limit if self.license else self.line.tier.sites_allowed
-        if limit == 0:
-            return "Unlimited sites"
-        return "1 site" if limit == 1 else f"{limit} sites"
+        return sites_label(limit)
 
     @property
     def expires_at(self) -> datetime | None:
@@ -133,11 +132,7 @@ def _receipt_lines(order: Order) -> list[ReceiptLine]:
             if product.pk not in releases:
                 releases[product.pk] = update_selectors.release_latest(product=product)
             release = releases[product.pk]
-            if (
-                release is not None
-                and license.status == license.Status.ACTIVE
-                and not license.is_expired()
-            ):
+            if release is not None and license_selectors.license_refusal(license) is None:
                 version = release.version
                 url = update_selectors.account_download_link(
                     base_url=base_url, license_id=license.pk, product=product, release=release
@@ -161,7 +156,7 @@ def _set_password_url(order: Order) -> str:
         return ""
     return _store_url(
         reverse(
-            "store:password-reset-confirm",
+            "account:password-reset-confirm",
             args=[
                 urlsafe_base64_encode(force_bytes(customer.pk)),
                 default_token_generator.make_token(customer),
@@ -177,13 +172,13 @@ def receipt_send(*, order_id: int) -> EmailLog | None:
         # Refunded before the receipt went out, or not fulfilled: the keys are not valid.
         logger.info("receipt for order %s skipped: %s", order.number, order.status)
         return None
-    account_url = _store_url(reverse("store:account"))
+    account_url = _store_url(reverse("account:overview"))
     context = {
         "site_name": settings.DEPOT_SITE_NAME,
         "order": order,
         "lines": _receipt_lines(order),
         "account_url": account_url,
-        "downloads_url": _store_url(reverse("updates-account:account-downloads")),
+        "downloads_url": _store_url(reverse("account:downloads")),
         "order_url": _store_url(
             f"{reverse('store:order', args=[order.number])}?key={order.access_key}"
         ),
@@ -208,7 +203,7 @@ def refund_notice_send(*, order_id: int) -> EmailLog | None:
         "site_name": settings.DEPOT_SITE_NAME,
         "order": order,
         "lines": store_selectors.order_lines_with_licenses(order=order),
-        "account_url": _store_url(reverse("store:account")),
+        "account_url": _store_url(reverse("account:overview")),
     }
     return email_send(
         dedupe_key=f"refund:order:{order.pk}",
@@ -231,7 +226,9 @@ def email_send_again(*, email_log_ids: list[int]) -> int:
         match = _AGAIN.match(log.dedupe_key)
         if match is None:
             continue
-        task = tasks.receipt_send if match["kind"] == "receipt" else tasks.refund_notice_send
+        task = (
+            tasks.receipt_send_task if match["kind"] == "receipt" else tasks.refund_notice_send_task
+        )
         try:
             # The row stays failed until the task sends it, so a lost message can be re-sent.
             task.delay(order_id=int(match["order_id"]))

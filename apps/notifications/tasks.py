@@ -2,17 +2,32 @@ from celery import shared_task
 
 from apps.notifications import services
 
+# `name=` keeps each task's registered name from before the `_task` suffix: queued messages
+# and the beat schedule (config/settings/base.py) address tasks by that name.
+#
 # Up to ten retries, backing off to at most ten minutes apart (with jitter, a quarter of an
 # hour in all); a longer mail outage leaves the row failed for the admin's "Send again".
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=600, max_retries=10)
-def receipt_send(*, order_id: int) -> None:
+@shared_task(
+    name="apps.notifications.tasks.receipt_send",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def receipt_send_task(*, order_id: int) -> None:
     """Send the receipt of a fulfilled order (once; a sent receipt is skipped)."""
     services.receipt_send(order_id=order_id)
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=600, max_retries=10)
-def refund_notice_send(*, order_id: int) -> None:
+@shared_task(
+    name="apps.notifications.tasks.refund_notice_send",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def refund_notice_send_task(*, order_id: int) -> None:
     """Tell the buyer of a refunded order which licenses were revoked (once)."""
     services.refund_notice_send(order_id=order_id)

@@ -23,8 +23,12 @@ from apps.store.pricing import (
     coupon_refusal,
     is_upgrade,
     renewal_amount,
+    tier_on_sale,
     upgrade_amount,
 )
+
+# What a cart line does (new license, renewal, upgrade), for the account pages that add lines.
+LineKind = OrderLine.Kind
 
 SESSION_KEY = "depot_cart"
 
@@ -122,7 +126,7 @@ def cart_price(
     cart = PricedCart(coupon_code=coupon_code)
     for item in items:
         tier = tiers.get(item["tier"])
-        if tier is None or not tier.is_active or not tier.product.is_active:
+        if tier is None or not tier_on_sale(tier):
             cart.problems.append("An item in your cart is no longer on sale and was removed.")
             continue
         try:

@@ -7,6 +7,7 @@ from django.db import models
 
 from apps.core.models import TimeStampedModel
 from apps.licenses.catalogue import Product
+from apps.licenses.sites import sites_label
 
 
 def store_currency() -> str:
@@ -40,9 +41,7 @@ class PriceTier(TimeStampedModel):
 
     @property
     def sites_label(self) -> str:
-        if self.sites_allowed == 0:
-            return "Unlimited sites"
-        return "1 site" if self.sites_allowed == 1 else f"{self.sites_allowed} sites"
+        return sites_label(self.sites_allowed)
 
 
 class Coupon(TimeStampedModel):

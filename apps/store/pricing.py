@@ -39,10 +39,22 @@ class PricedLine:
         return self.unit_amount - self.discount
 
 
+def tier_on_sale(tier: PriceTier | None) -> bool:
+    """Whether `tier` can be bought now: the tier and its product are both still sold.
+
+    `tier.product` is read, so load it with the tier (select_related) where that matters.
+    """
+    return tier is not None and tier.is_active and tier.product.is_active
+
+
+def renewal_discount_percent() -> int:
+    """Return DEPOT_RENEWAL_DISCOUNT_PERCENT held to 0-100, as renewals are priced and shown."""
+    return max(0, min(100, int(settings.DEPOT_RENEWAL_DISCOUNT_PERCENT)))
+
+
 def renewal_amount(*, tier: PriceTier) -> int:
     """Return the renewal price of `tier`: its price less the renewal discount from settings."""
-    percent = max(0, min(100, int(settings.DEPOT_RENEWAL_DISCOUNT_PERCENT)))
-    return tier.amount * (100 - percent) // 100
+    return tier.amount * (100 - renewal_discount_percent()) // 100
 
 
 def upgrade_amount(

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from apps.store import views, webhooks
 
@@ -14,5 +14,4 @@ urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
     path("orders/<str:number>/", views.order_confirmation, name="order"),
     path("store/webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
-    path("account/", include("apps.store.urls_account")),
 ]

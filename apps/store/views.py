@@ -19,7 +19,7 @@ from apps.store.cart import Cart, PricedCart
 from apps.store.forms import CartAddForm, CheckoutForm, CouponForm, checkout_token_new
 from apps.store.gateways import GatewayUnavailable, gateway_get
 from apps.store.models import Order, OrderLine
-from apps.store.pricing import CouponRefused
+from apps.store.pricing import CouponRefused, tier_on_sale
 
 ORDERS_SESSION_KEY = "depot_orders"
 
@@ -63,7 +63,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     """Put a tier in the cart (a new license)."""
     form = CartAddForm(request.POST)
     tier = selectors.tier_by_id(tier_id=form.cleaned_data["tier"]) if form.is_valid() else None
-    if tier is None or not tier.is_active or not tier.product.is_active:
+    if tier is None or not tier_on_sale(tier):
         messages.error(request, "This price is not on sale any more. Choose another.")
         return redirect("store:catalogue")
     Cart(request.session).add(tier_id=tier.pk, kind=OrderLine.Kind.NEW)

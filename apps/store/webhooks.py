@@ -1,4 +1,4 @@
-"""Stripe's webhook: verify the signature, then apply the event once (apps.store.payments)."""
+"""Stripe's webhook: verify the signature, then apply the event once (services.stripe_events)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import DomainError
-from apps.store import payments
+from apps.core.errors import DomainError, json_error
+from apps.store.services import stripe_events
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,6 @@ def stripe_signature_verify(
         )
 
 
-def _error(error: DomainError, status: int = 400) -> JsonResponse:
-    return JsonResponse({"code": error.code, "message": error.message}, status=status)
-
-
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
@@ -69,12 +65,10 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         # 503, not 200: once a secret is set, Stripe's retries deliver what arrived meanwhile.
-        return JsonResponse(
-            {
-                "code": "not_configured",
-                "message": "Stripe webhooks are not set up here (STRIPE_WEBHOOK_SECRET is empty).",
-            },
-            status=503,
+        return json_error(
+            "not_configured",
+            "Stripe webhooks are not set up here (STRIPE_WEBHOOK_SECRET is empty).",
+            503,
         )
     payload = request.body
     try:
@@ -87,15 +81,17 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         )
     except DomainError as refused:
         logger.warning("Stripe webhook refused: %s", refused.message)
-        return _error(refused)
+        return json_error(refused.code, refused.message, 400)
     try:
         decoded = json.loads(payload, parse_constant=_no_constants)
-        event = payments.stripe_event_parse(payload=decoded)
+        event = stripe_events.stripe_event_parse(payload=decoded)
     except DomainError as invalid:
-        return _error(invalid)
+        return json_error(invalid.code, invalid.message, 400)
     except (ValueError, RecursionError):
-        return _error(payments.StripeEventInvalid("The payload is not valid JSON."))
-    applied = payments.stripe_event_record(event=event)
+        return json_error(
+            stripe_events.StripeEventInvalid.code, "The payload is not valid JSON.", 400
+        )
+    applied = stripe_events.stripe_event_record(event=event)
     if applied.duplicate:
         return JsonResponse({"received": True, "duplicate": True})
     return JsonResponse({"received": True, "outcome": applied.outcome})

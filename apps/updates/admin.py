@@ -13,8 +13,8 @@ from apps.core.html import html_safe
 from apps.licenses.catalogue import Product
 from apps.updates import services
 from apps.updates.models import PublishToken, Release
-from apps.updates.signing import public_key_base64, signing_key_from_base64
-from apps.updates.zip_read import MAX_ZIP_BYTES
+from apps.updates.publishing.signing import public_key_base64, signing_key_from_base64
+from apps.updates.publishing.zip_read import MAX_ZIP_BYTES
 
 EDITABLE_RELEASE_FIELDS = ("channel", "rollout_percent", "is_published")
 RELEASE_DETAIL_FIELDS = (

@@ -10,4 +10,4 @@ class UpdatesConfig(AppConfig):
     def ready(self) -> None:
         # The updates role runs without the admin; the web role shows the install tables.
         if django_apps.is_installed("django.contrib.admin"):
-            from apps.updates import admin_stats  # noqa: F401
+            from apps.updates.stats import admin as admin_stats  # noqa: F401

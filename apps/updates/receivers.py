@@ -11,7 +11,7 @@ import logging
 from apps.core.events import subscriber
 from apps.licenses.events import LicenseChanged, ProductChanged
 from apps.licenses.selectors import license_key_hash_of
-from apps.updates import hotcache
+from apps.updates.delivery import hotcache
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,10 @@ def on_license_changed(event: LicenseChanged) -> None:
     except hotcache.Unavailable:
         # Redis is down now; a task retries until it is back, so a revoked license is not
         # served from a stale cache for the rest of LICENSE_TTL.
-        from apps.updates.tasks import license_state_forget
+        from apps.updates.tasks import license_state_forget_task
 
         try:
-            license_state_forget.delay(key_hash=key_hash)
+            license_state_forget_task.delay(key_hash=key_hash)
         except Exception:
             logger.exception("could not drop the cached state of license %s", event.license_id)
 

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from apps.licenses import selectors as license_selectors
 from apps.licenses.catalogue import Product
-from apps.updates.downloads import account_download_url
+from apps.licenses.selectors import license_refusal
+from apps.updates.delivery.package_tokens import account_download_url, updates_base_url
 from apps.updates.models import InstallDay, InstallVersionDay, PublishToken, Release
+
+if TYPE_CHECKING:
+    from apps.licenses.models import License
 
 
 def release_latest(*, product: Product, channel: str = Release.Channel.STABLE) -> Release | None:
@@ -90,3 +97,77 @@ def publish_token_by_secret(*, token: str) -> PublishToken | None:
     return PublishToken.objects.filter(
         token_hash=publish_token_hash(token=token), is_active=True
     ).first()
+
+
+# The customer account's downloads page: each license with its releases.
+
+# Older releases listed per license for rollback. Every published release stays downloadable;
+# the page only stops listing them here so that it stays short.
+OLDER_RELEASES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class ReleaseLink:
+    """A release and the license-checked link that downloads it."""
+
+    release: Release
+    url: str
+
+
+@dataclass(frozen=True)
+class LicenseDownloads:
+    """A license with the stable releases it may download, or why it may not."""
+
+    license: License
+    refusal: str = ""
+    latest: ReleaseLink | None = None
+    older: list[ReleaseLink] = field(default_factory=list)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.license.status == self.license.Status.ACTIVE and self.license.is_expired()
+
+
+def account_downloads(*, customer_id: int, request_base_url: str) -> list[LicenseDownloads]:
+    """Return the customer's licenses with links to their products' stable releases.
+
+    Links point at DEPOT_UPDATES_BASE_URL when it is set, else at `request_base_url`.
+    """
+    base_url = updates_base_url(request_base_url)
+    licenses = license_selectors.licenses_of_customer(customer_id=customer_id)
+    by_product: dict[int, list[Release]] = defaultdict(list)
+    releases = (
+        Release.objects.filter(
+            product_id__in={license.product_id for license in licenses},
+            channel=Release.Channel.STABLE,
+            is_published=True,
+        )
+        .exclude(zip_file="")
+        .select_related("product")
+        .order_by("-published_at", "-id")
+    )
+    for release in releases:
+        by_product[release.product_id].append(release)
+    rows = []
+    for license in licenses:
+        refusal = license_refusal(license)
+        if refusal is not None:
+            rows.append(LicenseDownloads(license=license, refusal=refusal.message))
+            continue
+        links = [
+            ReleaseLink(
+                release=release,
+                url=account_download_url(
+                    base_url=base_url,
+                    license_id=license.pk,
+                    release_id=release.pk,
+                    slug=release.product.slug,
+                    version=release.version,
+                ),
+            )
+            for release in by_product.get(license.product_id, [])[: 1 + OLDER_RELEASES_SHOWN]
+        ]
+        rows.append(
+            LicenseDownloads(license=license, latest=links[0] if links else None, older=links[1:])
+        )
+    return rows

@@ -13,12 +13,12 @@ from apps.core.events import publish_durable
 from apps.licenses import services as license_services
 from apps.licenses.catalogue import Product
 from apps.licenses.services import product_upsert
-from apps.updates import hotcache
+from apps.updates.delivery import hotcache
 from apps.updates.events import ReleasePublished
 from apps.updates.models import PublishToken, Release
 from apps.updates.package_storage import package_discard, package_store
+from apps.updates.publishing.zip_read import PluginPackage, plugin_zip_read
 from apps.updates.selectors import publish_token_hash, release_latest
-from apps.updates.zip_read import PluginPackage, plugin_zip_read
 
 
 @transaction.atomic
@@ -64,12 +64,19 @@ def release_publish(
         is_published=True,
         published_at=timezone.now(),
     )
+    _release_save_with_package(release, zip_content)
+    return release
+
+
+def _release_save_with_package(release: Release, zip_content: bytes) -> None:
+    """Store the zip, then save and announce the release; a failure leaves neither behind."""
+    product = release.product
     # Published only once storage holds the package intact; a failure leaves no row behind.
     package_store(
         file=release.zip_file,
-        filename=f"{product.slug}-{version}.zip",
+        filename=f"{product.slug}-{release.version}.zip",
         content=zip_content,
-        label=f"{product.slug} {version}",
+        label=f"{product.slug} {release.version}",
     )
     try:
         release.save()
@@ -82,7 +89,6 @@ def release_publish(
         # so the stored key is this upload's own copy.
         package_discard(release.zip_file.name)
         raise
-    return release
 
 
 def _storefront_note(product: Product) -> None:

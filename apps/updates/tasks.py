@@ -3,12 +3,14 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from apps.updates import hotcache
-from apps.updates.stats import stats_rollup
+from apps.updates.delivery import hotcache
+from apps.updates.stats.installs import stats_rollup
 
 
-@shared_task
-def install_stats_rollup() -> int:
+# `name=` keeps each task's registered name from before the `_task` suffix: queued messages
+# and the beat schedule (config/settings/base.py) address tasks by that name.
+@shared_task(name="apps.updates.tasks.install_stats_rollup")
+def install_stats_rollup_task() -> int:
     """Roll up yesterday's install statistics and today's so far (UTC; run by beat)."""
     today = timezone.now().date()
     # Yesterday first: its last checks arrived after the previous run, and it is final now.
@@ -16,12 +18,13 @@ def install_stats_rollup() -> int:
 
 
 @shared_task(
+    name="apps.updates.tasks.license_state_forget",
     autoretry_for=(hotcache.Unavailable,),
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=50,
     acks_late=True,
 )
-def license_state_forget(*, key_hash: str) -> None:
+def license_state_forget_task(*, key_hash: str) -> None:
     """Drop a license's cached state once Redis answers again (its change already committed)."""
     hotcache.license_forget(key_hash)

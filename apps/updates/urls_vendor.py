@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.updates import vendor_api
+from apps.updates.publishing import vendor_api
 
 app_name = "vendor"
 

@@ -8,6 +8,17 @@ from functools import lru_cache
 # version_compare's order of special forms; a number outranks all but "pl"/"p".
 _SPECIAL = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2, "rc": 3, "#": 4, "pl": 5, "p": 5}
 _NUMBER = 4
+# What version_compare() orders sensibly: a digit first, then parts joined by . + _ or -.
+_WELL_FORMED = re.compile(r"[0-9][0-9A-Za-z]*(?:[.+_-][0-9A-Za-z]+)*")
+
+
+def version_well_formed(version: str) -> bool:
+    """Whether `version` is a version number a release may carry (or require of WordPress/PHP).
+
+    The one rule for what a version looks like; a published zip's `Version:`, `Requires at
+    least:`, `Tested up to:` and `Requires PHP:` are checked with it.
+    """
+    return _WELL_FORMED.fullmatch(version) is not None
 
 
 @lru_cache(maxsize=4096)

@@ -46,33 +46,18 @@ def schema() -> None:
 
 
 def seed(out_path: str) -> None:
-    """A product with the three tiers of tests/store/shop.py; write the tier to buy."""
+    """The tests' shop (tests/builders.py: three tiers) under the bench's slug; write the tier."""
     _setup()
-    from apps.licenses.services import product_upsert
-    from apps.store.services import tier_upsert
+    from tests.builders import shop_create
 
-    product = product_upsert(
-        slug=SLUG,
+    shop = shop_create(
+        SLUG,
         name="Bench Forms",
         description="<p>" + "Forms that do one thing well. " * 15 + "</p>",
         homepage=f"https://vendor.example.com/{SLUG}/",
         author="Bench Vendor",
     )
-    tiers = [
-        tier_upsert(product=product, name="Personal", sites_allowed=1, term="year", amount=4900),
-        tier_upsert(
-            product=product, name="Business", sites_allowed=5, term="year", amount=9900, position=1
-        ),
-        tier_upsert(
-            product=product,
-            name="Agency",
-            sites_allowed=0,
-            term="lifetime",
-            amount=29900,
-            position=2,
-        ),
-    ]
-    Path(out_path).write_text(json.dumps({"slug": SLUG, "tier": tiers[1].pk}))
+    Path(out_path).write_text(json.dumps({"slug": SLUG, "tier": shop.business.pk}))
 
 
 def orders(email_prefix: str, out_path: str) -> None:

@@ -78,42 +78,29 @@ def seed(fixtures_path: str) -> None:
 
     from apps.licenses.keys import key_encrypt, key_generate, key_hash
     from apps.licenses.models import Activation, License
-    from apps.licenses.services import product_upsert
     from apps.licenses.sites import site_normalise
-    from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
-    from apps.updates.services import release_publish
+    from tests.builders import product_listed, release_make
 
     started = time.monotonic()
     products = []
     for n in range(PRODUCTS):
         slug = slug_of(n)
         with transaction.atomic():
-            product = product_upsert(
-                slug=slug,
-                name=f"Bench Plugin {n + 1}",
+            product = product_listed(
+                slug,
+                f"Bench Plugin {n + 1}",
                 description="<p>" + "A plugin that does one thing well. " * 15 + "</p>",
                 homepage=f"https://vendor.example.com/{slug}/",
                 author="Bench Vendor",
                 author_homepage="https://vendor.example.com/",
-                banner_low=f"https://cdn.example.com/{slug}-772x250.png",
-                banner_high=f"https://cdn.example.com/{slug}-1544x500.png",
-                icon_1x=f"https://cdn.example.com/{slug}-128.png",
-                icon_2x=f"https://cdn.example.com/{slug}-256.png",
-                icon_svg=f"https://cdn.example.com/{slug}.svg",
             )
             product.edd_item_id = 9001 + n
             product.save(update_fields=["edd_item_id"])
         for version in RELEASES:
-            spec = PluginSpec(
-                slug=slug, name=product.name, version=version, description="Bench plugin."
-            )
-            release_publish(
-                product=product,
-                version=version,
-                zip_content=plugin_zip_build(spec),
-                requires_wp="6.0",
-                requires_php="7.4",
-                tested_up_to="6.7",
+            release_make(
+                product,
+                version,
+                zip_description="Bench plugin.",
                 description=product.description,
                 installation="<p>Upload the zip in Plugins, activate it, enter your key.</p>",
                 changelog=_changelog(version),
@@ -268,7 +255,7 @@ def queries(fixtures_path: str, scenarios_path: str, out_path: str) -> None:
     _setup()
     from django.test import Client
 
-    from apps.updates import hotcache
+    from apps.updates.delivery import hotcache
 
     scenarios: dict[str, list[dict[str, Any]]] = json.loads(Path(scenarios_path).read_text())
     client = Client(raise_request_exception=False)

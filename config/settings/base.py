@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "apps.updates",
     "apps.store",
     "apps.notifications",
+    "apps.account",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -210,8 +212,8 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
     },
 }
 
-LOGIN_URL = "store:login"
-LOGIN_REDIRECT_URL = "store:account"
+LOGIN_URL = "account:login"
+LOGIN_REDIRECT_URL = "account:overview"
 LOGOUT_REDIRECT_URL = "store:catalogue"
 
 AUTH_PASSWORD_VALIDATORS = [

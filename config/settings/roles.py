@@ -14,6 +14,9 @@ UPDATES_DROPPED_APPS = frozenset(
         "axes",
         "django_otp",
         "django_otp.plugins.otp_totp",
+        # The customer's pages and the demo seeder belong to the web role.
+        "apps.account",
+        "apps.demo",
     }
 )
 

@@ -1,13 +1,13 @@
 """Test settings: the real services when this host has them, else the embedded default.
 
-`config.services.choose_backend()` decides; the root conftest prints which was used. The
+`tests.backends.choose_backend()` decides; the root conftest prints which was used. The
 S3 endpoint (moto in server mode) and the Celery worker are started by session fixtures,
 which hand their addresses to worker processes through DEPOT_TEST_* variables read here.
 """
 
 import os
 
-from config.services import choose_backend
+from tests.backends import choose_backend
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, database_from_url, env, redis_cache, s3_storage

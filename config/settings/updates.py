@@ -16,10 +16,10 @@ TEMPLATES = [
 
 # The updates host neither sends nor runs tasks, so it has no broker to report. It answers
 # update checks from the database, or without it from a warm update cache (see
-# apps.updates.readiness); S3 only serves downloads, so its outage is reported, not fatal.
+# apps.updates.delivery.readiness); S3 only serves downloads, so its outage is reported, not fatal.
 DEPOT_HEALTH_CHECKS = {
     "database": "apps.core.health.check_database",
-    "update_cache": "apps.updates.readiness.update_cache_check",
+    "update_cache": "apps.updates.delivery.readiness.update_cache_check",
     "cache": "apps.core.health.check_cache",
     "storage": "apps.core.health.check_storage",
 }

@@ -22,7 +22,7 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from apps.updates import hotcache
+from apps.updates.delivery import hotcache
 from tests.conftest import REAL, ROOT
 from tests.smtp_sink import SlowHandler, SmtpSink
 

@@ -19,12 +19,12 @@ from django.contrib.auth.models import User
 
 from apps.licenses.models import License, Product
 from apps.licenses.selectors import license_key_reveal
-from apps.licenses.services import product_upsert
 from apps.store.models import Coupon, Order, PriceTier
 from apps.store.services import tier_upsert
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish_zip
 from tests.browser.conftest import Mailbox, Shots
+from tests.builders import product_make
 
 # Without playwright the conftest skips these tests (under CI=true: fails them) and says why.
 with contextlib.suppress(ImportError):
@@ -48,7 +48,7 @@ class Plugin:
 
 def plugin_on_sale() -> Plugin:
     """Given: Formwell on sale in two tiers, release 2.4.1 published, coupon LAUNCH20."""
-    product = product_upsert(slug="formwell", name="Formwell", description="Forms that work.")
+    product = product_make(description="Forms that work.")
     tier_upsert(product=product, name="Personal", sites_allowed=1, term="year", amount=4900)
     business = tier_upsert(
         product=product, name="Business", sites_allowed=5, term="year", amount=9900, position=1

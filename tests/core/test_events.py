@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.core.events import Event, publish, publish_durable, subscriber, unsubscribe
 from apps.core.models import OutboxEvent
 from apps.core.outbox import outbox_sweep
-from apps.core.tasks import outbox_dispatch
+from apps.core.tasks import outbox_dispatch_task
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def test_a_delivered_row_is_not_delivered_again(transactional_db, received):
     publish_durable(WidgetShipped(widget_id=13))
     row = OutboxEvent.objects.get()
 
-    outbox_dispatch.delay(outbox_id=row.pk)
+    outbox_dispatch_task.delay(outbox_id=row.pk)
 
     assert received == [13]
     row.refresh_from_db()
@@ -122,7 +122,7 @@ def test_a_failing_delivery_is_counted_and_left_for_retry(db):
     row = OutboxEvent.objects.create(name=WidgetShipped.event_name(), payload={"widget_id": 1})
     try:
         with pytest.raises(ValueError):
-            outbox_dispatch.apply(kwargs={"outbox_id": row.pk}, throw=True, retries=8)
+            outbox_dispatch_task.apply(kwargs={"outbox_id": row.pk}, throw=True, retries=8)
     finally:
         unsubscribe(WidgetShipped, broken)
 

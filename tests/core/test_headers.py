@@ -6,15 +6,12 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.utils import timezone
 
 from apps.licenses.models import License
-from apps.licenses.services import license_create
-from tests.store.shop import Shop, buy, shop_create
+from tests.builders import Shop, buy, customer_make, license_make, shop_create
 
 PASSWORD = "correct horse battery staple"
 CHROMIUM = os.environ.get("DEPOT_CHROMIUM", "/usr/bin/chromium")
@@ -31,16 +28,14 @@ class Store:
 @pytest.fixture
 def store(client) -> Store:
     shop = shop_create()
-    customer = User.objects.create_user(
-        username="buyer@example.com", email="buyer@example.com", password=PASSWORD
-    )
-    license, _ = license_create(
-        product=shop.product,
+    customer = customer_make(password=PASSWORD)
+    license, _ = license_make(
+        shop.product,
         email=customer.email,
-        activation_limit=5,
-        expires_at=timezone.now() + timedelta(days=100),
+        sites=5,
+        days=100,
         customer=customer,
-        price_id=shop.business.pk,
+        tier=shop.business,
     )
     paid = buy(client, shop.personal, email="guest@example.com")
     assert paid.status_code in (302, 303), paid.status_code

@@ -4,8 +4,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,11 +13,8 @@ from django.db import connections
 
 from apps.core.logging import RedactSecrets
 from apps.licenses.keys import key_generate
-from tests.conftest import _free_port, _wait_for_port
 from tests.core.test_roles import _run
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+from tests.helpers import Gunicorn, gunicorn_start
 
 EDD_SECRET = "edd-license-not-for-logs-7f3a"
 TOKEN = "eyJsIjoxLCJyIjoyfQ:1tXyZa:S1gnatureNotForLogs_0123456789abcdef"
@@ -68,40 +63,23 @@ def _lines_once_written(path: Path, count: int) -> list[str]:
 @pytest.fixture
 def gunicorn_server(db: None, tmp_path: Path) -> Iterator[Callable[[str], tuple[int, Path, Path]]]:
     """Return a starter of gunicorn with a role's config (one worker, test settings)."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[Gunicorn] = []
 
     def start(conf: str) -> tuple[int, Path, Path]:
-        port = _free_port()
         access_log, error_log = tmp_path / f"{conf}-access.log", tmp_path / f"{conf}-stderr.log"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DEPOT_TEST_SERVICES": "real",
             "DEPOT_TEST_DB_NAME": connections["default"].settings_dict["NAME"],
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "1",
             "GUNICORN_ACCESS_LOG": str(access_log),
         }
-        with error_log.open("wb") as err:
-            process = subprocess.Popen(
-                [str(GUNICORN), "config.wsgi", "-c", str(ROOT / "deploy" / "gunicorn" / conf)],
-                cwd=ROOT,
-                env=env,
-                stdout=err,
-                stderr=subprocess.STDOUT,
-            )
-        started.append(process)
-        _wait_for_port(port, process, f"gunicorn ({conf})")
-        return port, access_log, error_log
+        started.append(gunicorn_start(conf, env=env, log=error_log))
+        return started[-1].port, access_log, error_log
 
     yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    for server in started:
+        server.stop(grace=20)
 
 
 @pytest.mark.real_services

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / ".venv" / "bin" / "python").exists(), reason="make run needs the project's .venv"
@@ -42,17 +42,11 @@ class Demo:
         return self.stderr.read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     folder = tmp_path_factory.mktemp("make-run")
     # Not 8000: links must follow the port make was given.
-    port = _free_port()
+    port = free_port()
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers import free_port, gunicorn_start, process_stop
 from tests.services_mariadb import PrivateMariaDB, private_mariadb  # noqa: F401
 from tests.services_redis import PrivateRedis
 from tests.services_s3 import ACCESS_KEY, SECRET_KEY, PrivateS3
@@ -49,18 +50,12 @@ METRICS_TOKEN = "readiness-outages-metrics-token"
 UA = "WordPress/6.7.1; https://site.example.com/"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Relay:
     """A TCP relay on a free port to the shared RabbitMQ; `close()` makes it a closed port."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = _free_port()
+        self.port = free_port()
         self.listener: socket.socket | None = None
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
@@ -136,13 +131,7 @@ class Server:
         return requests.post(self.url + path, timeout=15, **kwargs)  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        process_stop(self.process, grace=15)
 
 
 @dataclass
@@ -198,7 +187,7 @@ import django
 django.setup()
 from apps.licenses.services import product_upsert
 from apps.store.services import LineRequest, order_create, tier_upsert
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
 
 product = product_upsert(slug="formwell", name="Formwell", description="Forms that work.")
@@ -219,27 +208,15 @@ def _run(cmd: list[str], env: dict[str, str]) -> None:
 
 
 def _serve(name: str, conf: str, settings: str, env: dict[str, str], logdir: Path) -> Server:
-    port = _free_port()
     log = logdir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "config.wsgi"),
-                *("-c", str(ROOT / "deploy" / "gunicorn" / conf)),
-            ],
-            cwd=ROOT,
-            env={
-                **env,
-                "DJANGO_SETTINGS_MODULE": settings,
-                "GUNICORN_BIND": f"127.0.0.1:{port}",
-                # One worker, one thread: every request on the same persistent connection.
-                "GUNICORN_WORKERS": "1",
-                "GUNICORN_THREADS": "1",
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(name, port, process, log)
+    gunicorn = gunicorn_start(
+        conf,
+        # One worker, one thread: every request on the same persistent connection.
+        env={**env, "DJANGO_SETTINGS_MODULE": settings, "GUNICORN_THREADS": "1"},
+        log=log,
+    )
+    process = gunicorn.process
+    server = Server(name, gunicorn.port, process, log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -262,7 +239,7 @@ def stack(
     started = time.monotonic()
     redis = PrivateRedis(base)
     s3 = PrivateS3(
-        port=_free_port(), bucket=f"depot-ready-{uuid.uuid4().hex[:8]}", logfile=base / "moto.log"
+        port=free_port(), bucket=f"depot-ready-{uuid.uuid4().hex[:8]}", logfile=base / "moto.log"
     )
     relay = Relay(BROKER)
     queue = f"depot-readiness-{uuid.uuid4().hex[:8]}"

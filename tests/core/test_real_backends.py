@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, connections, transaction
 
 from apps.core.models import OutboxEvent
-from apps.core.tasks import outbox_dispatch
+from apps.core.tasks import outbox_dispatch_task
 from apps.licenses.services import product_upsert
 from apps.updates.events import ReleasePublished
 from tests.helpers import wait_until
@@ -89,7 +89,7 @@ def test_a_task_enqueued_on_rabbitmq_is_run_by_the_worker_process(celery_worker)
     row = OutboxEvent.objects.create(name=ReleasePublished.event_name(), payload={"release_id": 1})
 
     # When its delivery task goes to the broker
-    result = outbox_dispatch.delay(outbox_id=row.pk)
+    result = outbox_dispatch_task.delay(outbox_id=row.pk)
 
     # Then the worker process runs it and its effect lands in the database
     row = wait_until(

@@ -19,8 +19,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from apps.store.models import Order
+from tests.builders import Shop, checkout_token_of, shop_create
 from tests.services_redis import PrivateRedis, private_redis_running
-from tests.store.shop import Shop, checkout_token_of, shop_create
 
 pytestmark = [pytest.mark.real_services, pytest.mark.django_db(transaction=True)]
 

@@ -22,7 +22,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from apps.store.models import Coupon
-from tests.store.shop import shop_create
+from tests.builders import shop_create
 
 pytestmark = pytest.mark.django_db
 

@@ -13,26 +13,16 @@ from apps.licenses.services import (
     license_activate,
     license_activations_reset,
     license_change_tier,
-    license_create,
     license_deactivate,
     license_issue,
     license_renew,
     license_revoke,
-    product_upsert,
 )
-
-
-@pytest.fixture
-def product(db):
-    return product_upsert(slug="formwell", name="Formwell")
+from tests.builders import license_make, product_make
 
 
 def _license(product, *, limit=1, expires_in_days: int | None = 365) -> License:
-    expires = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    license, _ = license_create(
-        product=product, email="buyer@example.com", activation_limit=limit, expires_at=expires
-    )
-    return license
+    return license_make(product, sites=limit, days=expires_in_days).license
 
 
 def _active_sites(license: License) -> list[str]:
@@ -46,7 +36,7 @@ def test_fifty_concurrent_activations_on_the_last_free_slot_let_exactly_one_in(
     transactional_db,
 ):
     # Given a 3-site license already active on 2 sites
-    product = product_upsert(slug="formwell", name="Formwell")
+    product = product_make()
     license = _license(product, limit=3)
     license_activate(license_id=license.pk, site_url="https://one.example.com")
     license_activate(license_id=license.pk, site_url="https://two.example.com")

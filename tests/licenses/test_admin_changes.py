@@ -7,33 +7,19 @@ because the admin saved rows without the services that drop the cached license s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License
 from apps.licenses.selectors import license_key_digest, license_key_reveal
-from apps.licenses.services import license_activate, license_create, product_upsert
-from apps.updates import hotcache
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
+from tests.builders import SITE, WP_UA, license_make, product_make
 
 pytestmark = pytest.mark.django_db
-
-SITE = "https://shop.example.com/"
-WP_UA = f"WordPress/6.7.1; {SITE}"
-
-
-@pytest.fixture(autouse=True)
-def fresh_hot_cache() -> Iterator[None]:
-    cache.clear()
-    hotcache.store_reset()
-    yield
-    hotcache.store_reset()
 
 
 @pytest.fixture
@@ -43,17 +29,10 @@ def issued(db: None) -> tuple[License, str]:
     Formwell activates explicitly: a check from a site the admin removed must not add it back
     (activation on check is tested in tests/updates/test_activate_on_check.py).
     """
-    product = product_upsert(slug="formwell", name="Formwell", activation="explicit")
+    product = product_make(activation="explicit")
     spec = PluginSpec(slug="formwell", name="Formwell", version="2.4.1", description="x")
     release_publish(product=product, version="2.4.1", zip_content=plugin_zip_build(spec))
-    license, key = license_create(
-        product=product,
-        email="buyer@example.com",
-        activation_limit=3,
-        expires_at=timezone.now() + timedelta(days=365),
-    )
-    license_activate(license_id=license.pk, site_url=SITE)
-    return license, key
+    return license_make(product, sites=3, activate=SITE)
 
 
 def _puc(client, key: str, ua: str = WP_UA) -> dict[str, Any]:

@@ -9,27 +9,16 @@ from apps.licenses.models import License
 from apps.licenses.selectors import license_check
 from apps.licenses.services import (
     license_activate,
-    license_create,
     license_deactivate,
     license_revoke,
     product_upsert,
 )
-
-
-@pytest.fixture
-def product(db):
-    return product_upsert(slug="formwell", name="Formwell")
+from tests.builders import license_make
 
 
 @pytest.fixture
 def issued(product):
-    license, key = license_create(
-        product=product,
-        email="a@example.com",
-        activation_limit=2,
-        expires_at=timezone.now() + timedelta(days=30),
-    )
-    return license, key
+    return license_make(product, email="a@example.com", sites=2, days=30)
 
 
 def test_a_key_active_on_the_site_is_valid(product, issued):

@@ -17,11 +17,6 @@ from apps.licenses.services import product_upsert
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def product():
-    return product_upsert(slug="formwell", name="Formwell")
-
-
 def _issue(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("issue_license", *args, stdout=out, stderr=err)

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.licenses.models import Activation, Product
-from apps.licenses.services import license_create, product_upsert
+from apps.licenses.services import product_upsert
 from apps.updates.models import Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
+from tests.builders import license_make
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +47,7 @@ def test_the_product_command_sets_the_policy_and_the_next_check_obeys_it(
     client, formwell, django_capture_on_commit_callbacks
 ):
     # Given a product whose update metadata is warm in the cache
-    license, key = license_create(
-        product=formwell, email="b@example.com", activation_limit=3, expires_at=None
-    )
+    license, key = license_make(formwell, email="b@example.com", days=None)
     client.get("/updates/puc/formwell/", {"license_key": "warm"}, HTTP_USER_AGENT=NEW_SITE_UA)
 
     # When the vendor switches it to explicit activation

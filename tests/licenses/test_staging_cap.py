@@ -7,45 +7,26 @@ Issue 9 item 3: eight `activate_license` calls for shop1..8.realcustomer.com wit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
-from django.utils import timezone
 
 from apps.licenses.models import Activation, License
-from apps.licenses.services import license_create, product_upsert
-from apps.updates import hotcache
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
+from tests.builders import license_make, product_make
 
 pytestmark = pytest.mark.django_db
 
 SHOPS = [f"https://shop{n}.realcustomer.com" for n in range(1, 9)]
 
 
-@pytest.fixture(autouse=True)
-def fresh_hot_cache() -> Iterator[None]:
-    cache.clear()
-    hotcache.store_reset()
-    yield
-    hotcache.store_reset()
-
-
 @pytest.fixture
 def key(db: None) -> str:
     """A 5-site key for Formwell, which has a published release; no site activated yet."""
-    product = product_upsert(slug="formwell", name="Formwell")
+    product = product_make()
     spec = PluginSpec(slug="formwell", name="Formwell", version="2.4.1", description="x")
     release_publish(product=product, version="2.4.1", zip_content=plugin_zip_build(spec))
-    _, key = license_create(
-        product=product,
-        email="buyer@example.com",
-        activation_limit=5,
-        expires_at=timezone.now() + timedelta(days=365),
-    )
-    return key
+    return license_make(product, sites=5).key
 
 
 def _edd_activate(client, key: str, url: str, environment: str = "staging") -> dict:

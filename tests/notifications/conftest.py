@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apps.updates.models import Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish_zip
-from tests.store.shop import Shop, shop_create
+from tests.builders import Shop, shop_create
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ from apps.core.tasks import outbox_sweep_task
 from apps.licenses.models import License
 from apps.licenses.selectors import license_key_reveal
 from apps.notifications.models import EmailLog
-from apps.notifications.tasks import receipt_send
+from apps.notifications.tasks import receipt_send_task
 from apps.store.models import Order
 from apps.store.services import order_refund
 from apps.updates.models import Release
+from tests.builders import DECLINED, Shop, buy, checkout_form
 from tests.conftest import Workers
 from tests.helpers import wait_until
 from tests.smtp_sink import SlowHandler, SmtpSink
-from tests.store.shop import DECLINED, Shop, buy, checkout_form
 
 BASE = "http://127.0.0.1:8000"  # DEPOT_STORE_BASE_URL's default: links in e-mails are absolute
 
@@ -117,8 +117,8 @@ def test_running_the_receipt_task_again_sends_nothing_new(shop: Shop, release: R
     buy(Client(), shop.personal)
     order = Order.objects.get()
 
-    receipt_send.delay(order_id=order.pk)
-    receipt_send.delay(order_id=order.pk)
+    receipt_send_task.delay(order_id=order.pk)
+    receipt_send_task.delay(order_id=order.pk)
 
     assert len(mail.outbox) == 1
     log = EmailLog.objects.get()
@@ -143,7 +143,7 @@ def test_an_smtp_failure_is_recorded_retried_and_a_later_success_sends_once(
 
         # Run as the worker runs it: the failure asks Celery for a retry with backoff.
         with pytest.raises(Retry) as retry:
-            receipt_send.apply(kwargs={"order_id": order.pk})
+            receipt_send_task.apply(kwargs={"order_id": order.pk})
 
     assert isinstance(retry.value.exc, smtplib.SMTPServerDisconnected)
     log = EmailLog.objects.get()
@@ -167,7 +167,7 @@ def test_the_admin_sends_a_failed_receipt_again(shop: Shop, release: Release, ad
         buy(Client(), shop.personal)
         order = Order.objects.get()
         with pytest.raises(Retry):
-            receipt_send.apply(kwargs={"order_id": order.pk})
+            receipt_send_task.apply(kwargs={"order_id": order.pk})
     log = EmailLog.objects.get()
     listing = admin_client.get("/admin/notifications/emaillog/", {"status__exact": "failed"})
     assert listing.status_code == 200 and log.dedupe_key in listing.content.decode()
@@ -189,7 +189,7 @@ def test_a_declined_payment_sends_no_receipt_and_writes_no_log(
     response = buy(Client(), shop.personal, card_number=DECLINED)
     order = Order.objects.get()
 
-    receipt_send.delay(order_id=order.pk)
+    receipt_send_task.delay(order_id=order.pk)
 
     assert response.status_code == 402
     assert mail.outbox == []

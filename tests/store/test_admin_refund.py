@@ -12,20 +12,19 @@ from django.contrib.auth.models import Permission, User
 
 from apps.core.models import OutboxEvent
 from apps.licenses.models import License
-from apps.licenses.services import product_upsert
 from apps.store.models import Order, Payment, PriceTier, StripeEvent
 from apps.store.services import tier_upsert
+from tests.builders import APPROVED, cart_fill, product_make
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/store/order/"
-APPROVED = "4242 4242 4242 4242"
 
 
 @pytest.fixture
 def tier(db: None, settings) -> PriceTier:
     settings.DEPOT_PAYMENT_GATEWAY = "test"
-    product = product_upsert(slug="formwell", name="Formwell")
+    product = product_make()
     return tier_upsert(product=product, name="Personal", sites_allowed=1, term="year", amount=4900)
 
 
@@ -34,7 +33,7 @@ def buy(client, tier, django_capture_on_commit_callbacks):
     """Buy `tier` through the checkout as a new guest; `card` None: declined, left unpaid."""
 
     def make(token: str, *, card: str | None = APPROVED) -> Order:
-        client.post("/cart/add/", {"tier": tier.pk})
+        cart_fill(client, tier)
         form = {
             "checkout_token": token,
             "email": f"{token[:8]}@example.com",

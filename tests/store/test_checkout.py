@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.core.models import OutboxEvent
 from apps.licenses.models import License
 from apps.store.models import Coupon, Order, Payment
-from tests.store.shop import DECLINED, buy, checkout_form, shop_create
+from tests.builders import DECLINED, buy, checkout_form, shop_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

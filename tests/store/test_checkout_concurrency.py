@@ -12,7 +12,7 @@ from django.test import Client
 from apps.core.models import OutboxEvent
 from apps.licenses.models import License
 from apps.store.models import Coupon, Order, Payment
-from tests.store.shop import checkout_form, shop_create
+from tests.builders import checkout_form, shop_create
 
 pytestmark = [pytest.mark.real_services, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from django.test import Client
 from apps.licenses.models import Product
 from apps.licenses.services import product_upsert
 from apps.store.models import Coupon, Order, PriceTier
-from tests.store.shop import buy, checkout_form, shop_create
+from tests.builders import buy, checkout_form, shop_create
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from apps.licenses.keys import key_hash
 from apps.licenses.models import Activation, License, Product
 from apps.licenses.sites import site_normalise
 from apps.store.models import PriceTier
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish
 from tests.fixtures.edd import generate
 from tests.fixtures.edd.generate import Store

@@ -19,10 +19,10 @@ from apps.licenses.models import License
 from apps.licenses.selectors import license_key_reveal
 from apps.notifications.models import EmailLog
 from apps.store.models import Order
+from tests.builders import buy, shop_create
 from tests.conftest import Workers
 from tests.helpers import wait_until
 from tests.smtp_sink import SlowHandler, SmtpSink
-from tests.store.shop import buy, shop_create
 
 pytestmark = [pytest.mark.real_services, pytest.mark.django_db(transaction=True)]
 

@@ -23,16 +23,16 @@ from django.db import connection, connections
 from django.test import Client
 
 from apps.core.models import OutboxEvent
-from apps.core.tasks import outbox_dispatch
+from apps.core.tasks import outbox_dispatch_task
 from apps.licenses.models import License
 from apps.notifications.models import EmailLog
 from apps.store.models import Order
 from tests import services_rabbitmq
+from tests.builders import buy, shop_create
 from tests.conftest import ROOT, Worker, Workers
 from tests.helpers import wait_until
 from tests.services_rabbitmq import RabbitNode, celery_app_on
 from tests.smtp_sink import SlowHandler, SmtpSink
-from tests.store.shop import buy, shop_create
 
 pytestmark = [pytest.mark.real_services, pytest.mark.django_db(transaction=True)]
 
@@ -155,7 +155,7 @@ def test_checkout_answers_while_rabbitmq_is_stopped_and_beat_delivers_everything
         delivered_after = time.monotonic() - returned
         # A duplicated delivery of the same rows and a few more sweeps change nothing.
         for row in rows:
-            outbox_dispatch.delay(outbox_id=row.pk)
+            outbox_dispatch_task.delay(outbox_id=row.pk)
         time.sleep(3)
         messages = smtp.wait_for(2)
 
@@ -220,7 +220,7 @@ def test_checkout_answers_while_rabbitmq_is_paused_and_the_order_arrives_once_af
         order = Order.objects.get(email="grace@example.com")
         wait_until(lambda: _delivered(order), timeout=60)
         for row in OutboxEvent.objects.filter(name="store.OrderPaid"):
-            outbox_dispatch.delay(outbox_id=row.pk)
+            outbox_dispatch_task.delay(outbox_id=row.pk)
         time.sleep(3)
         messages = smtp.wait_for(2)
 

@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 
 from apps.licenses.models import Product
-from apps.licenses.services import product_release_note, product_upsert
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.licenses.services import product_release_note
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import release_publish_zip
+from tests.builders import product_make
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def _changelog(client, slug: str = "formwell") -> tuple[_Changelog, str]:
 
 @pytest.fixture
 def product() -> Product:
-    return product_upsert(slug="formwell", name="Formwell", description="Forms that work.")
+    return product_make(description="Forms that work.")
 
 
 def test_the_changelog_from_the_readme_shows_as_headings_and_list_items(client, product):

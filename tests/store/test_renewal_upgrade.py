@@ -13,7 +13,7 @@ from apps.licenses.models import License
 from apps.licenses.services import license_expiry_set
 from apps.store.models import Order
 from apps.store.services import order_refund
-from tests.store.shop import buy, checkout_form, shop_create
+from tests.builders import buy, checkout_form, shop_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,11 +24,11 @@ from django.utils import timezone
 
 from apps.core.models import OutboxEvent
 from apps.licenses.models import License
-from apps.licenses.services import product_upsert
 from apps.store import services
 from apps.store.gateways import stripe as stripe_gateway
 from apps.store.models import Coupon, Order, Payment, PriceTier, StripeEvent
 from apps.store.services import tier_upsert
+from tests.builders import cart_fill, product_make
 
 pytestmark = pytest.mark.django_db
 
@@ -106,8 +106,8 @@ def stripe_api(settings, monkeypatch) -> FakeStripe:
 
 @pytest.fixture
 def tiers(db: None) -> dict[str, PriceTier]:
-    formwell = product_upsert(slug="formwell", name="Formwell")
-    searchlight = product_upsert(slug="searchlight-seo", name="Searchlight SEO")
+    formwell = product_make()
+    searchlight = product_make("searchlight-seo", "Searchlight SEO")
     return {
         "formwell": tier_upsert(
             product=formwell, name="Personal", sites_allowed=1, term="year", amount=4900
@@ -119,10 +119,8 @@ def tiers(db: None) -> dict[str, PriceTier]:
 
 
 def _checkout(client, *tiers: PriceTier, token: str = TOKEN, coupon: str = ""):
-    for tier in tiers:
-        client.post("/cart/add/", {"tier": tier.pk})
-    if coupon:
-        client.post("/cart/coupon/", {"code": coupon})
+    """Check out with Stripe's form: no card fields (Stripe's page takes the card), our token."""
+    cart_fill(client, *tiers, coupon=coupon)
     return client.post(
         "/checkout/",
         {"checkout_token": token, "email": "ada@example.com", "name": "Ada Buyer", "country": "GB"},
@@ -883,7 +881,7 @@ def test_a_checkout_left_at_stripe_is_cancelled_after_two_days_and_gives_its_cou
     client, stripe_api, tiers
 ):
     # Given: a buyer sent to Stripe's page with the last use of a coupon, who never pays
-    from apps.store.tasks import pending_orders_expire
+    from apps.store.tasks import pending_orders_expire_task
 
     Coupon.objects.create(code="ONCE", kind="percent", value=50, usage_limit=1, all_products=True)
     assert _checkout(client, tiers["formwell"], coupon="ONCE").status_code == 303
@@ -892,7 +890,7 @@ def test_a_checkout_left_at_stripe_is_cancelled_after_two_days_and_gives_its_cou
     Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(hours=49))
 
     # When
-    assert pending_orders_expire.delay().get() == 1
+    assert pending_orders_expire_task.delay().get() == 1
 
     # Then
     assert Order.objects.get().status == Order.Status.CANCELLED

@@ -19,9 +19,9 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License, Product
-from apps.licenses.services import license_activate, license_create, product_configure
+from apps.licenses.services import license_activate, product_configure
 from apps.updates.models import Release
-from tests.updates.conftest import SITE
+from tests.builders import SITE, customer_make, license_make
 
 pytestmark = pytest.mark.django_db
 
@@ -68,21 +68,13 @@ def _sites(license: License) -> list[tuple[str, bool]]:
 
 @pytest.fixture
 def customer() -> User:
-    return User.objects.create_user(
-        username="buyer@example.com", email="buyer@example.com", password="x"
-    )
+    return customer_make()
 
 
 def _fresh(
     product: Product, *, sites: int = 3, customer: User | None = None
 ) -> tuple[License, str]:
-    return license_create(
-        product=product,
-        email="buyer@example.com",
-        activation_limit=sites,
-        expires_at=timezone.now() + timedelta(days=365),
-        customer=customer,
-    )
+    return license_make(product, sites=sites, customer=customer)
 
 
 # --- PUC -----------------------------------------------------------------------------------

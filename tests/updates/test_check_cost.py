@@ -13,8 +13,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.licenses.services import product_upsert
-from apps.updates import hotcache
-from tests.updates.conftest import SITE, WP_UA
+from apps.updates.delivery import hotcache
+from tests.builders import SITE, WP_UA
 from tests.updates.test_hot_path import REDIS_DOWN
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client
 
 from apps.licenses.services import license_revoke, product_upsert
-from apps.updates import hotcache
-from tests.updates.conftest import WP_UA, Issued
+from apps.updates.delivery import hotcache
+from tests.builders import WP_UA, Issued
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_services]
 

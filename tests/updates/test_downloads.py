@@ -15,8 +15,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.licenses.services import license_deactivate, license_revoke
-from apps.updates.signing import public_key_base64, signing_key_from_base64
-from tests.updates.conftest import SITE, WP_UA
+from apps.updates.publishing.signing import public_key_base64, signing_key_from_base64
+from tests.builders import SITE, WP_UA
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +139,7 @@ def test_a_tampered_token_or_file_name_is_refused(client, release, publish, issu
 def test_older_releases_stay_downloadable_for_rollback(client, publish, issued):
     old = publish("2.4.0")
     publish("2.4.1")
-    from apps.updates.downloads import download_url
+    from apps.updates.delivery.package_tokens import download_url
 
     url = download_url(
         base_url="",

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from apps.licenses.models import Activation, License
 from apps.licenses.services import license_revoke, product_upsert
-from apps.updates.php import php_unserialize
-from tests.updates.conftest import SITE, WP_UA
+from tests.builders import SITE, WP_UA
+from tests.updates.wordpress_side import php_unserialize
 
 pytestmark = pytest.mark.django_db
 
@@ -485,7 +485,7 @@ def test_get_version_reads_the_query_string_when_edd_action_is_there(client, rel
 def test_get_version_products_batch_answers_each_entry(client, product, publish, issue):
     publish("2.4.1")
     other = product_upsert(slug="searchlight", name="Searchlight SEO")
-    from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+    from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
     from apps.updates.services import release_publish
 
     release_publish(

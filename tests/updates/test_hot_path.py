@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from apps.licenses.services import license_revoke
-from apps.updates import hotcache
-from tests.updates.conftest import SITE, WP_UA
+from apps.updates.delivery import hotcache
+from tests.builders import SITE, WP_UA
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def test_a_warm_native_batch_of_ten_plugins_is_one_round_trip(
     client, product, publish, issued, django_assert_num_queries
 ):
     from apps.licenses.services import product_upsert
-    from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+    from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
     from apps.updates.services import release_publish
 
     publish("2.4.1")

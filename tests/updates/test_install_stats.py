@@ -9,12 +9,13 @@ from django.conf import settings
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from apps.licenses.services import product_upsert
-from apps.updates import hotcache, stats
+from apps.updates.delivery import hotcache
 from apps.updates.models import InstallDay, InstallVersionDay
 from apps.updates.selectors import install_summary, version_adoption
-from apps.updates.stats import InstallSample, stats_rollup, stats_writer
-from apps.updates.tasks import install_stats_rollup
+from apps.updates.stats import installs as stats
+from apps.updates.stats.installs import InstallSample, stats_rollup, stats_writer
+from apps.updates.tasks import install_stats_rollup_task
+from tests.builders import product_make
 
 
 def _redis():
@@ -45,7 +46,7 @@ def slugs():
 
 @pytest.fixture
 def product(db, slugs):
-    return product_upsert(slug=slugs("formwell"), name="Formwell")
+    return product_make(slugs("formwell"), "Formwell")
 
 
 def _check(*samples: InstallSample, day=None) -> None:
@@ -81,7 +82,7 @@ def test_the_rollup_counts_distinct_sites_and_each_sites_last_versions(product):
     _check(_sample(slug, "b.example", plugin="1.0", wp="6.6", php="7.4.33", locale="de_DE"))
     _check(_sample(slug, "c.example", plugin="1.1", php="8.2.12-1+ubuntu22.04.1+deb.sury.org+1"))
 
-    assert install_stats_rollup.apply().get() == 1
+    assert install_stats_rollup_task.apply().get() == 1
 
     today = timezone.now().date()
     day = InstallDay.objects.get(product=product)
@@ -124,7 +125,7 @@ def test_the_task_rolls_up_yesterday_as_well(product):
     yesterday = timezone.now().date() - timedelta(days=1)
     _check(_sample(product.slug, "a.example"), day=yesterday)
 
-    install_stats_rollup.apply().get()
+    install_stats_rollup_task.apply().get()
 
     assert InstallDay.objects.values_list("day", "sites").get(product=product) == (yesterday, 1)
 
@@ -233,7 +234,7 @@ def test_without_redis_nothing_is_rolled_up_and_that_is_logged_once(monkeypatch,
     locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
     with override_settings(CACHES=locmem), caplog.at_level(logging.INFO, logger=stats.__name__):
-        assert install_stats_rollup.apply().get() == 0
+        assert install_stats_rollup_task.apply().get() == 0
         assert stats_rollup(day=timezone.now().date()) == 0
 
     assert [r.getMessage() for r in caplog.records if r.name == stats.__name__] == [
@@ -245,7 +246,7 @@ def test_without_redis_nothing_is_rolled_up_and_that_is_logged_once(monkeypatch,
 def test_beat_runs_the_rollup_every_ten_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["install-stats-rollup"]
 
-    assert (entry["task"], entry["schedule"]) == (install_stats_rollup.name, 600.0)
+    assert (entry["task"], entry["schedule"]) == (install_stats_rollup_task.name, 600.0)
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License
-from tests.updates.conftest import SITE, WP_UA
+from tests.builders import SITE, WP_UA
 
 pytestmark = pytest.mark.django_db
 

@@ -38,10 +38,10 @@ from schemathesis.specs.openapi.checks import (
 
 from apps.licenses.models import Product
 from apps.updates.api.edd import ACTIONS as EDD_ACTIONS
-from apps.updates.downloads import download_token_make
+from apps.updates.delivery.package_tokens import download_token_make
 from apps.updates.models import Release
 from config.settings.roles import updates_middleware
-from tests.updates.conftest import SITE, WP_UA, Issued
+from tests.builders import SITE, WP_UA, Issued
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "apps" / "updates" / "openapi.json"
 DOCUMENT: dict[str, Any] = json.loads(DOCUMENT_PATH.read_text())

@@ -18,7 +18,8 @@ from typing import Any
 import phpserialize
 import pytest
 
-from apps.updates.php import MAX_DEPTH, php_array_key, php_serialize, php_unserialize
+from apps.updates.delivery.php import MAX_DEPTH, php_array_key, php_serialize
+from tests.updates.wordpress_side import php_unserialize
 
 EDD_SECTIONS = {
     "description": "<p>Adds a <strong>bücher</strong> widget.</p>",

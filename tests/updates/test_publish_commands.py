@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 
 from apps.licenses.models import Product
 from apps.updates.models import PublishToken, Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.licenses.services import license_revoke, product_configure
-from tests.updates.conftest import WP_UA
+from tests.builders import WP_UA
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,8 @@ from django.test import Client
 
 from apps.licenses.models import Product
 from apps.updates.models import Release
+from apps.updates.publishing.zip_read import plugin_zip_read
 from apps.updates.services import publish_token_create
-from apps.updates.zip_read import plugin_zip_read
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -68,7 +68,7 @@ PATHOLOGICAL = {
 CHILD = """
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_CPU, ({limit}, {limit}))
-from apps.updates.zip_read import ZipRejected, plugin_zip_read
+from apps.updates.publishing.zip_read import ZipRejected, plugin_zip_read
 data = open(sys.argv[1], "rb").read()
 try:
     package = plugin_zip_read(data)

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.licenses.models import Product
 from apps.updates.models import PublishToken, Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 
 pytestmark = pytest.mark.django_db
 
@@ -256,7 +256,7 @@ def test_a_token_created_in_the_admin_publishes_through_the_vendor_api(admin_cli
 
 
 def test_the_releases_page_shows_the_signing_public_key(admin_client, settings):
-    from apps.updates.signing import public_key_base64, signing_key_from_base64
+    from apps.updates.publishing.signing import public_key_base64, signing_key_from_base64
 
     expected = public_key_base64(signing_key_from_base64(settings.DEPOT_SIGNING_KEY))
 

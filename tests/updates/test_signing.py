@@ -19,15 +19,13 @@ import nacl.exceptions
 import nacl.signing
 import pytest
 
-from apps.updates.signing import (
-    CHUNK_BYTES,
-    package_digest,
+from apps.updates.publishing.signing import (
     package_signature,
     public_key_base64,
-    signature_verify,
     signing_key_from_base64,
     signing_key_generate,
 )
+from tests.updates.wordpress_side import CHUNK_BYTES, package_digest, signature_verify
 
 # RFC 8032 section 7.1, TEST 1: the seed and the public key it must give.
 RFC8032_SEED_B64 = base64.b64encode(

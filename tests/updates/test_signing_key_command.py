@@ -11,11 +11,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.updates.signing import (
-    package_signature,
-    signature_verify,
-    signing_key_from_base64,
-)
+from apps.updates.publishing.signing import package_signature, signing_key_from_base64
+from tests.updates.wordpress_side import signature_verify
 
 
 def _run(*args: str) -> tuple[str, str]:

@@ -21,11 +21,11 @@ from django.test import Client, override_settings
 from apps.core.models import OutboxEvent
 from apps.licenses.models import Product
 from apps.updates.models import Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import publish_token_create
 from tests import services_s3
+from tests.builders import SITE, WP_UA, Issued
 from tests.services_s3 import PrivateS3
-from tests.updates.conftest import SITE, WP_UA, Issued
 
 pytestmark = pytest.mark.django_db
 

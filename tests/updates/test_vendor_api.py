@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from apps.licenses.models import Product
 from apps.licenses.services import product_upsert
 from apps.updates.models import PublishToken, Release
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
 from apps.updates.services import publish_token_create
 
 pytestmark = pytest.mark.django_db

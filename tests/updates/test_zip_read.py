@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from apps.updates.plugin_zip import PluginSpec, plugin_zip_build
-from apps.updates.zip_read import ZipRejected, ZipTooLarge, plugin_zip_read
+from apps.updates.publishing.plugin_zip import PluginSpec, plugin_zip_build
+from apps.updates.publishing.zip_read import ZipRejected, ZipTooLarge, plugin_zip_read
 
 SPEC = PluginSpec(
     slug="formwell",

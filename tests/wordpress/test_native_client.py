@@ -17,9 +17,14 @@ import pytest
 from django.utils import timezone
 
 from apps.licenses.models import Activation, License, Product
-from apps.licenses.services import license_create, license_expiry_set, product_upsert
+from apps.licenses.services import license_expiry_set
+from apps.updates.publishing.signing import (
+    public_key_base64,
+    signing_key_from_base64,
+    signing_key_generate,
+)
 from apps.updates.services import release_publish
-from apps.updates.signing import public_key_base64, signing_key_from_base64, signing_key_generate
+from tests.builders import license_make, product_make
 from tests.wordpress.conftest import CLIENT, WordPressSite, depot_public_key, plugin_main_file
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.real_services]
@@ -29,7 +34,7 @@ PLUGIN = f"{SLUG}/{SLUG}.php"
 
 
 def _product() -> Product:
-    return product_upsert(slug=SLUG, name="Formwell", homepage="https://formwell.example.com/")
+    return product_make(SLUG, "Formwell", homepage="https://formwell.example.com/")
 
 
 def _publish(product: Product, version: str, updates_url: str) -> None:
@@ -59,13 +64,7 @@ def _site_with_plugin(wp: WordPressSite) -> tuple[Product, str]:
     active = wp.run("activate_plugin.php", PLUGIN)
     assert active["error"] is None and active["active"] is True, active
     assert active["headers"]["UpdateURI"] == f"{wp.updates_url}/{SLUG}"
-    _license, key = license_create(
-        product=product,
-        email="buyer@example.com",
-        activation_limit=1,
-        expires_at=timezone.now() + timedelta(days=365),
-    )
-    return product, key
+    return product, license_make(product, sites=1).key
 
 
 def test_the_site_activates_sees_and_installs_the_signed_update(wordpress_site):

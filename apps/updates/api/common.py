@@ -1,4 +1,7 @@
-"""What every update-API endpoint shares: JSON errors, site identity, rate limits, outages."""
+"""What every update-API endpoint shares: site identity, rate limits, outages, JSON bodies.
+
+Errors are answered with `apps.core.errors.json_error`, the shape every JSON endpoint uses.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,12 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 
+from apps.core.errors import json_error
 from apps.core.throttle import client_ip
 from apps.licenses.sites import site_from_user_agent
-from apps.updates import hotcache, metrics
+from apps.updates import metrics
+from apps.updates.delivery import hotcache
+from apps.updates.delivery.package_tokens import updates_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +30,6 @@ _WP_USER_AGENT = re.compile(r"^WordPress/([0-9][0-9A-Za-z.\-]{0,30})")
 MAX_PARAM = 2000
 
 View = Callable[..., HttpResponseBase]
-
-
-def api_error(code: str, message: str, status: int, **headers: str) -> JsonResponse:
-    """Answer with a machine code and a sentence; never a bare status."""
-    response = JsonResponse({"code": code, "message": message}, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 def param(data: Any, name: str, default: str = "") -> str:
@@ -50,10 +48,7 @@ def flag(value: Any) -> bool:
 
 def base_url(request: HttpRequest) -> str:
     """The address package links point at: DEPOT_UPDATES_BASE_URL, else this request's host."""
-    configured: str = settings.DEPOT_UPDATES_BASE_URL
-    if configured:
-        return configured.rstrip("/")
-    return f"{request.scheme}://{request.get_host()}"
+    return updates_base_url(f"{request.scheme}://{request.get_host()}")
 
 
 def site_url_of(request: HttpRequest, explicit: str = "") -> str | None:
@@ -78,7 +73,7 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
     except hotcache.Unavailable:
         if fail_open:
             return None
-        return api_error(
+        return json_error(
             "unavailable",
             "License changes are temporarily unavailable. Please try again in a few minutes.",
             503,
@@ -87,7 +82,7 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
     if wait is None:
         return None
     metrics.rate_limited.labels(bucket=bucket).inc()
-    return api_error(
+    return json_error(
         "rate_limited",
         f"Too many license requests from this address. Try again in {wait} seconds.",
         429,
@@ -104,7 +99,7 @@ def update_quota(request: HttpRequest) -> hotcache.Quota:
 def too_many_checks(wait: int) -> JsonResponse:
     """Answer an update check over the client address's quota (429, Retry-After)."""
     metrics.rate_limited.labels(bucket="check").inc()
-    return api_error(
+    return json_error(
         "rate_limited",
         f"Too many update checks from this address. Try again in {wait} seconds.",
         429,
@@ -122,7 +117,7 @@ def database_guard(message: str) -> Callable[[View], View]:
                 return view(request, *args, **kwargs)
             except DatabaseError:
                 logger.exception("database unavailable in %s", view.__name__)
-                return api_error("unavailable", message, 503, Retry_After="30")
+                return json_error("unavailable", message, 503, Retry_After="30")
 
         return wrapper
 
@@ -134,14 +129,14 @@ def json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return api_error("invalid_json", "The request body is not valid JSON.", 400)
+        return json_error("invalid_json", "The request body is not valid JSON.", 400)
     if not isinstance(data, dict):
-        return api_error("invalid_json", "The request body must be a JSON object.", 400)
+        return json_error("invalid_json", "The request body must be a JSON object.", 400)
     try:
         # JSON may escape a lone surrogate ("\ud800"), which no database or cache can store.
         json.dumps(data, ensure_ascii=False).encode()
     except UnicodeEncodeError:
-        return api_error("invalid_json", "The request body contains invalid Unicode.", 400)
+        return json_error("invalid_json", "The request body contains invalid Unicode.", 400)
     return data
 
 
@@ -153,7 +148,7 @@ def allow(*methods: str) -> Callable[[View], View]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in allowed:
-                return api_error(
+                return json_error(
                     "method_not_allowed",
                     f"Use {' or '.join(sorted(methods))} for this endpoint.",
                     405,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -20,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.errors import json_error
 from apps.licenses.catalogue import Product
 from apps.licenses.selectors import (
     LicenseState,
@@ -28,11 +30,10 @@ from apps.licenses.selectors import (
     license_state_check,
     product_for_edd,
 )
-from apps.updates import hotcache, metrics, views
-from apps.updates.api import licensing
+from apps.updates import metrics
+from apps.updates.api import index
 from apps.updates.api.common import (
     allow,
-    api_error,
     base_url,
     database_guard,
     flag,
@@ -42,8 +43,9 @@ from apps.updates.api.common import (
     update_quota,
     wp_version_of,
 )
-from apps.updates.checks import CheckInput, CheckOutcome, check_many, product_directory
-from apps.updates.php import php_serialize
+from apps.updates.delivery import hotcache, licensing
+from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many, product_directory
+from apps.updates.delivery.php import php_serialize
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
 # A bigger `products[]` batch is answered with one error and not looked at (docs/api).
@@ -130,31 +132,62 @@ def _identity(params: Any, product: Product | None) -> dict[str, Any]:
 # --- license actions ----------------------------------------------------------------------
 
 
-def _mismatch_code(params: Any) -> str:
-    """EDD names the identifier that did not match: item_id if sent, else item_name."""
-    return "invalid_item_id" if _item_id(params) else "item_name_mismatch"
+@dataclass(frozen=True)
+class _LicenseAsk:
+    """What activate, deactivate and check_license all read: the key, site and product."""
+
+    key: str
+    url: str
+    environment: str
+    item_id: int | None
+    item_name: str
+    product: Product | None
+    site_url: str | None
+    identity: dict[str, Any]
+    # EDD names the identifier that did not match: item_id if sent, else item_name.
+    mismatch_code: str
+
+
+def _license_ask(
+    request: HttpRequest, params: Any, action: str, *, fail_open: bool
+) -> _LicenseAsk | HttpResponse:
+    """Apply the license actions' rate limit (429 or 503), then read the request's fields."""
+    limited = rate_limit(request, action, fail_open=fail_open)
+    if limited is not None:
+        return limited
+    url = _text(params, "url")
+    item_id = _item_id(params)
+    product = _product(params)
+    return _LicenseAsk(
+        key=_text(params, "license"),
+        url=url,
+        environment=_text(params, "environment") or "production",
+        item_id=item_id,
+        item_name=_item_name(params),
+        product=product,
+        site_url=site_url_of(request, url),
+        identity=_identity(params, product),
+        mismatch_code="invalid_item_id" if item_id else "item_name_mismatch",
+    )
 
 
 def _activate(request: HttpRequest, params: Any) -> HttpResponse:
-    limited = rate_limit(request, "activate", fail_open=False)
-    if limited is not None:
-        return limited
-    key = _text(params, "license")
-    url = _text(params, "url")
-    environment = _text(params, "environment") or "production"
-    product = _product(params)
-    values = [_item_name(params) or False, key, url, _item_id(params) or False, environment]
-    checksum = edd_checksum(values)
+    ask = _license_ask(request, params, "activate", fail_open=False)
+    if isinstance(ask, HttpResponse):
+        return ask
+    checksum = edd_checksum(
+        [ask.item_name or False, ask.key, ask.url, ask.item_id or False, ask.environment]
+    )
     result = licensing.license_activation(
-        key=key,
-        product=product,
+        key=ask.key,
+        product=ask.product,
         product_given=True,
-        mismatch_code=_mismatch_code(params),
-        site_url=site_url_of(request, url),
-        environment=environment[:20],
+        mismatch_code=ask.mismatch_code,
+        site_url=ask.site_url,
+        environment=ask.environment[:20],
     )
     body: dict[str, Any] = {"success": result.ok, "license": "valid" if result.ok else "invalid"}
-    body.update(_identity(params, product))
+    body.update(ask.identity)
     if not result.ok:
         body["error"] = result.code
         if result.code == "no_activations_left" and result.state is not None:
@@ -170,27 +203,24 @@ def _activate(request: HttpRequest, params: Any) -> HttpResponse:
 
 
 def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
-    limited = rate_limit(request, "deactivate", fail_open=False)
-    if limited is not None:
-        return limited
-    key = _text(params, "license")
-    url = _text(params, "url")
-    product = _product(params)
-    environment = _text(params, "environment") or "production"
-    values = [_item_id(params) or False, _item_name(params) or False, key, url, environment]
-    checksum = edd_checksum(values)
+    ask = _license_ask(request, params, "deactivate", fail_open=False)
+    if isinstance(ask, HttpResponse):
+        return ask
+    checksum = edd_checksum(
+        [ask.item_id or False, ask.item_name or False, ask.key, ask.url, ask.environment]
+    )
     result = licensing.license_deactivation(
-        key=key,
-        product=product,
+        key=ask.key,
+        product=ask.product,
         product_given=True,
-        mismatch_code=_mismatch_code(params),
-        site_url=site_url_of(request, url),
+        mismatch_code=ask.mismatch_code,
+        site_url=ask.site_url,
     )
     body: dict[str, Any] = {
         "success": result.ok,
         "license": "deactivated" if result.ok else "failed",
     }
-    body.update(_identity(params, product))
+    body.update(ask.identity)
     body["checksum"] = checksum
     if result.state is not None and result.code != "missing":
         state = result.state
@@ -206,32 +236,27 @@ def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
 
 
 def _check(request: HttpRequest, params: Any) -> HttpResponse:
-    limited = rate_limit(request, "check", fail_open=True)
-    if limited is not None:
-        return limited
-    key = _text(params, "license")
-    url = _text(params, "url")
-    product = _product(params)
-    checksum = edd_checksum([_item_id(params) or False, _item_name(params) or False, key, url])
-    identity = _identity(params, product)
-    state = license_state_by_hash(key_hash=license_key_digest(key)) if key else None
+    ask = _license_ask(request, params, "check", fail_open=True)
+    if isinstance(ask, HttpResponse):
+        return ask
+    checksum = edd_checksum([ask.item_id or False, ask.item_name or False, ask.key, ask.url])
+    state = license_state_by_hash(key_hash=license_key_digest(ask.key)) if ask.key else None
     if state is None:
         status, message = "invalid", "This license key is not valid. Check it in your account."
-    elif product is None:
-        status = _mismatch_code(params)
-        message = "This server does not sell the plugin that sent the request."
+    elif ask.product is None:
+        status, message = ask.mismatch_code, licensing.PRODUCT_NOT_SOLD
     else:
         check = license_state_check(
             state,
-            product_id=product.pk,
-            product_name=product.name,
-            site_url=site_url_of(request, url) or "",
+            product_id=ask.product.pk,
+            product_name=ask.product.name,
+            site_url=ask.site_url or "",
         )
         status, message = check.status, check.message
         if status == "item_name_mismatch":
-            status = _mismatch_code(params)
+            status = ask.mismatch_code
     metrics.license_actions.labels("check", status).inc()
-    body: dict[str, Any] = {"success": status != "invalid", "license": status, **identity}
+    body: dict[str, Any] = {"success": status != "invalid", "license": status, **ask.identity}
     body["checksum"] = checksum
     if state is not None and status != "invalid":
         body.update(_license_fields(state))
@@ -389,7 +414,7 @@ def edd_endpoint(request: HttpRequest) -> HttpResponse:
         return _deactivate(request, params)
     if action == "check_license":
         return _check(request, params)
-    return api_error(
+    return json_error(
         "unknown_action",
         f"edd_action must be one of {', '.join(ACTIONS)}.",
         400,
@@ -402,4 +427,4 @@ def updates_root(request: HttpRequest) -> HttpResponseBase:
     """The updates host's root: EDD's API when edd_action is sent, else the service index."""
     if "edd_action" in request.GET or "edd_action" in request.POST:
         return edd_endpoint(request)
-    return views.index(request)
+    return index.index(request)

@@ -12,13 +12,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.errors import json_error
 from apps.licenses.catalogue import Product
 from apps.licenses.selectors import license_check, product_by_slug
-from apps.updates import hotcache, metrics
-from apps.updates.api import licensing
+from apps.updates import metrics
 from apps.updates.api.common import (
     allow,
-    api_error,
     base_url,
     database_guard,
     flag,
@@ -30,7 +29,8 @@ from apps.updates.api.common import (
     update_quota,
     wp_version_of,
 )
-from apps.updates.checks import CheckInput, CheckOutcome, check_many
+from apps.updates.delivery import hotcache, licensing
+from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
 
 # A site with more plugins than this splits its check (documented in docs/api and OpenAPI).
 MAX_PLUGINS = 200
@@ -68,31 +68,35 @@ def _item(outcome: CheckOutcome, plugin_file: str, host: str) -> dict[str, Any]:
     return item
 
 
-@csrf_exempt
-@allow("POST")
-@database_guard(UNAVAILABLE)
-def check(request: HttpRequest) -> HttpResponse:
-    """Answer update checks for a site's installed plugins in core's update_plugins shape."""
-    data = json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
+def _plugins_of(data: dict[str, Any]) -> dict[Any, Any] | JsonResponse:
+    """The request's plugin files to their headers, or the 400 that says what is wrong."""
     plugins = data.get("plugins")
     if isinstance(plugins, dict) and isinstance(plugins.get("plugins"), dict):
         plugins = plugins["plugins"]  # core nests them: {"plugins": {...}, "active": [...]}
     if not isinstance(plugins, dict) or not plugins:
-        return api_error(
+        return json_error(
             "invalid_request",
             "'plugins' must be an object of plugin files to their headers, as WordPress sends.",
             400,
         )
     if len(plugins) > MAX_PLUGINS:
-        return api_error(
+        return json_error(
             "batch_too_large", f"At most {MAX_PLUGINS} plugins per check; split the request.", 400
         )
+    return plugins
+
+
+def _check_inputs(
+    request: HttpRequest, data: dict[str, Any]
+) -> tuple[list[str], list[CheckInput]] | JsonResponse:
+    """One offer-engine input per installed plugin, with the plugin files in the same order."""
+    plugins = _plugins_of(data)
+    if isinstance(plugins, JsonResponse):
+        return plugins
     licenses = data.get("licenses")
     licenses = {} if licenses is None else licenses
     if not isinstance(licenses, dict):
-        return api_error("invalid_request", "'licenses' must map plugin files to keys.", 400)
+        return json_error("invalid_request", "'licenses' must map plugin files to keys.", 400)
     locale = data.get("locale", "")
     if isinstance(locale, list):
         locale = locale[0] if locale and isinstance(locale[0], str) else ""
@@ -105,7 +109,7 @@ def check(request: HttpRequest) -> HttpResponse:
     inputs: list[CheckInput] = []
     for plugin_file, headers in plugins.items():
         if not isinstance(headers, dict) or not isinstance(plugin_file, str):
-            return api_error(
+            return json_error(
                 "invalid_request", f"The headers of {str(plugin_file)[:100]!r} are missing.", 400
             )
         key = licenses.get(plugin_file, "")
@@ -122,13 +126,11 @@ def check(request: HttpRequest) -> HttpResponse:
                 beta=flag(beta) if not isinstance(beta, list) else plugin_file in beta,
             )
         )
-    try:
-        outcomes = check_many(
-            inputs, base_url=base_url(request), quota=update_quota(request), activate_on_check=True
-        )
-    except hotcache.RateLimited as limited:
-        return too_many_checks(limited.wait)
-    host = base_url(request).split("://", 1)[-1]
+    return files, inputs
+
+
+def _update_plugins(files: list[str], outcomes: list[CheckOutcome], *, host: str) -> dict[str, Any]:
+    """Core's update_plugins answer: our plugins with an update, ours without; others left out."""
     answer: dict[str, Any] = {"plugins": {}, "no_update": {}, "translations": []}
     for plugin_file, outcome in zip(files, outcomes, strict=True):
         if outcome.product is None:
@@ -141,7 +143,29 @@ def check(request: HttpRequest) -> HttpResponse:
             else ("licensed" if outcome.package else "unlicensed"),
         ).inc()
         answer[section][plugin_file] = _item(outcome, plugin_file, host)
-    return JsonResponse(answer)
+    return answer
+
+
+@csrf_exempt
+@allow("POST")
+@database_guard(UNAVAILABLE)
+def check(request: HttpRequest) -> HttpResponse:
+    """Answer update checks for a site's installed plugins in core's update_plugins shape."""
+    data = json_body(request)
+    if isinstance(data, JsonResponse):
+        return data
+    parsed = _check_inputs(request, data)
+    if isinstance(parsed, JsonResponse):
+        return parsed
+    files, inputs = parsed
+    try:
+        outcomes = check_many(
+            inputs, base_url=base_url(request), quota=update_quota(request), activate_on_check=True
+        )
+    except hotcache.RateLimited as limited:
+        return too_many_checks(limited.wait)
+    host = base_url(request).split("://", 1)[-1]
+    return JsonResponse(_update_plugins(files, outcomes, host=host))
 
 
 LICENSE_UNAVAILABLE = (
@@ -183,10 +207,10 @@ def _license_request(
     if isinstance(data, JsonResponse):
         return data
     if not param(data, "license_key"):
-        return api_error("invalid_request", "'license_key' is required.", 400)
+        return json_error("invalid_request", "'license_key' is required.", 400)
     slug = param(data, "slug")
     if not slug:
-        return api_error("invalid_request", "'slug' (the plugin's folder name) is required.", 400)
+        return json_error("invalid_request", "'slug' (the plugin's folder name) is required.", 400)
     return data, product_by_slug(slug=slug[:100]), True
 
 
@@ -252,7 +276,7 @@ def license_check_view(request: HttpRequest) -> HttpResponse:
         return parsed
     data, product, _ = parsed
     if product is None:
-        return api_error("invalid_item_id", "This server does not sell that plugin.", 404)
+        return json_error("invalid_item_id", "This server does not sell that plugin.", 404)
     check = license_check(
         key=param(data, "license_key"),
         product=product,
@@ -260,7 +284,7 @@ def license_check_view(request: HttpRequest) -> HttpResponse:
     )
     metrics.license_actions.labels("check", check.status).inc()
     if check.state is None:
-        return api_error("missing", check.message, 404)
+        return json_error("missing", check.message, 404)
     return JsonResponse(
         {"status": check.status, "message": check.message, "license": license_summary(check.state)}
     )

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from apps.updates import hotcache, metrics
+from apps.core.errors import json_error
+from apps.updates import metrics
 from apps.updates.api.common import (
     allow,
-    api_error,
     base_url,
     database_guard,
     flag,
@@ -19,7 +19,8 @@ from apps.updates.api.common import (
     update_quota,
     wp_version_of,
 )
-from apps.updates.checks import CheckInput, CheckOutcome, check_many
+from apps.updates.delivery import hotcache
+from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
 
 UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
 
@@ -79,11 +80,11 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
         return too_many_checks(limited.wait)
     if outcome.product is None:
         metrics.update_checks.labels("puc", "unknown_product").inc()
-        return api_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
+        return json_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
     release = outcome.release or outcome.latest_stable
     if release is None:
         metrics.update_checks.labels("puc", "no_release").inc()
-        return api_error(
+        return json_error(
             "no_release", f"{outcome.product['name']} has no published release yet.", 404
         )
     metrics.update_checks.labels("puc", "licensed" if outcome.package else "unlicensed").inc()

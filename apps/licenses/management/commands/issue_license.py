@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from apps.licenses.models import Product
+from apps.core.errors import DomainError
+from apps.licenses.catalogue import products_named
 from apps.licenses.services import license_create
 
 
@@ -55,13 +56,10 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError as exc:
             raise CommandError(f"'{email}' is not a valid e-mail address.") from exc
-        product = Product.objects.filter(slug=options["product"]).first()
-        if product is None:
-            known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
-            raise CommandError(
-                f"No product has the slug '{options['product']}'. "
-                f"Known products: {known or 'none yet'}."
-            )
+        try:
+            [product] = products_named([options["product"]])
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         expires_at = None if options["lifetime"] else timezone.now() + timedelta(options["days"])
         license, key = license_create(
             product=product,

@@ -9,11 +9,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.core.errors import DomainError
-from apps.licenses.catalogue import Product, add_product_options, product_describe
+from apps.licenses.catalogue import add_product_options, product_describe, products_named
 from apps.licenses.services import product_configure
 from apps.updates import services
 from apps.updates.models import Release
-from apps.updates.zip_read import MAX_ZIP_BYTES
+from apps.updates.publishing.zip_read import MAX_ZIP_BYTES
 
 
 class Command(BaseCommand):
@@ -43,13 +43,10 @@ class Command(BaseCommand):
         content = _read(Path(options["zip_path"]))
         product = None
         if options["product"]:
-            product = Product.objects.filter(slug=options["product"]).first()
-            if product is None:
-                known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
-                raise CommandError(
-                    f"No product has the slug '{options['product']}'. "
-                    f"Known products: {known or 'none yet'}."
-                )
+            try:
+                [product] = products_named([options["product"]])
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
         edd_item_id, activation = options["edd_item_id"], options["activation"]
         configure = edd_item_id is not None or activation is not None
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.errors import DomainError
-from apps.licenses.catalogue import Product
+from apps.licenses.catalogue import products_named
 from apps.updates import services
 
 
@@ -43,15 +43,8 @@ class Command(BaseCommand):
                 "Say what the token may publish: --product SLUG (repeat for several), or "
                 "--all-products for every product, including products added later."
             )
-        products = list(Product.objects.filter(slug__in=slugs))
-        missing = sorted(set(slugs) - {p.slug for p in products})
-        if missing:
-            known = ", ".join(Product.objects.order_by("slug").values_list("slug", flat=True))
-            raise CommandError(
-                f"No product has the slug {', '.join(repr(s) for s in missing)}. "
-                f"Known products: {known or 'none yet'}."
-            )
         try:
+            products = products_named(slugs)
             token, secret = services.publish_token_create(
                 name=options["name"], products=products, all_products=all_products
             )

@@ -7,7 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.updates.signing import public_key_base64, signing_key_from_base64, signing_key_generate
+from apps.updates.publishing.signing import (
+    public_key_base64,
+    signing_key_from_base64,
+    signing_key_generate,
+)
 
 
 class Command(BaseCommand):
