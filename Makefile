@@ -9,6 +9,7 @@ PORT ?= 8000
 UPDATES_PORT ?= 8001
 
 .PHONY: run test lint format worker beat run-updates migrate seed clean bench-updates bench-checkout
+.PHONY: stack stack-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -92,10 +93,61 @@ $(VENV)/.wordpress: $(STAMP)
 		*) echo "depot: $$why: WordPress tests will be skipped";; \
 	esac; fi
 
+# tests/deploy/test_nginx.py runs `nginx -t` on deploy/nginx and puts Debian's nginx in front of
+# both roles. As root with apt-get, `make test` installs it (the package's own service is never
+# used: the tests start private instances on free ports); elsewhere those tests are skipped and
+# say why, and under CI=true a missing nginx fails `make test`.
+NGINX := /usr/sbin/nginx
+$(VENV)/.nginx: $(STAMP)
+	@why=""; \
+	if [ -x "$(NGINX)" ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "depot: installing Debian's nginx for the deploy tests (log: $(VENV)/nginx.log)"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx || \
+			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx; }; \
+		} >$(VENV)/nginx.log 2>&1; \
+		[ -x "$(NGINX)" ] || why="apt-get install nginx left no $(NGINX) (see $(VENV)/nginx.log)"; \
+	else \
+		why="no nginx at $(NGINX), and installing it (apt-get install nginx) needs root and apt-get"; \
+	fi; \
+	if [ -z "$$why" ]; then touch $@; \
+	else case "$$(echo "$${CI:-}" | tr A-Z a-z)" in \
+		1|true|yes) echo "depot: CI=true needs the nginx tests, but $$why" >&2; exit 1;; \
+		*) echo "depot: $$why: nginx tests will be skipped";; \
+	esac; fi
+
+# tests/deploy/test_compose.py reads deploy/compose with `docker-compose config` (Debian's
+# docker-compose; no Docker engine is needed or started). As root with apt-get, `make test`
+# installs it; elsewhere that test is skipped and says why, and under CI=true a missing
+# docker-compose fails `make test`.
+DOCKER_COMPOSE := /usr/bin/docker-compose
+$(VENV)/.docker-compose: $(STAMP)
+	@why=""; \
+	if [ -x "$(DOCKER_COMPOSE)" ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "depot: installing Debian's docker-compose for the deploy tests (log: $(VENV)/docker-compose.log)"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose || \
+			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }; \
+		} >$(VENV)/docker-compose.log 2>&1; \
+		[ -x "$(DOCKER_COMPOSE)" ] || why="apt-get install docker-compose left no $(DOCKER_COMPOSE) (see $(VENV)/docker-compose.log)"; \
+	else \
+		why="no docker-compose at $(DOCKER_COMPOSE), and installing it (apt-get install docker-compose) needs root and apt-get"; \
+	fi; \
+	if [ -z "$$why" ]; then touch $@; \
+	else case "$$(echo "$${CI:-}" | tr A-Z a-z)" in \
+		1|true|yes) echo "depot: CI=true needs the compose test, but $$why" >&2; exit 1;; \
+		*) echo "depot: $$why: the compose test will be skipped";; \
+	esac; fi
+
 test: $(STAMP)
 	@[ -x "$(CHROMIUM)" ] || rm -f $(VENV)/.chromium
 	@[ -f "$(WORDPRESS_CORE)" ] || rm -f $(VENV)/.wordpress
-	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient $(VENV)/.chromium $(VENV)/.wordpress
+	@[ -x "$(NGINX)" ] || rm -f $(VENV)/.nginx
+	@[ -x "$(DOCKER_COMPOSE)" ] || rm -f $(VENV)/.docker-compose
+	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient $(VENV)/.chromium $(VENV)/.wordpress $(VENV)/.nginx \
+		$(VENV)/.docker-compose
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -134,6 +186,25 @@ bench-updates: $(STAMP)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/bench.txt
 	@command -v wrk >/dev/null || { echo "depot: bench-updates needs wrk (apt-get install wrk)"; exit 1; }
 	$(PY) bench/updates/run.py $(BENCH_ARGS)
+
+# `make stack`: the production topology on this machine, without containers (deploy/stack/run.py):
+# nginx in front of gunicorn (web) and granian (updates), a pipeline and a mail worker, beat,
+# moto's S3 server and an SMTP sink under honcho, on MariaDB (database depot_stack), Redis (db 11)
+# and RabbitMQ (vhost depot_stack), production settings from deploy/stack/stack.env. It migrates,
+# seeds, prints the URLs and the admin's credentials and runs until Ctrl-C; `make stack-down`
+# stops one left running. Check it end to end: .venv/bin/python deploy/stack/check.py.
+$(VENV)/.granian: $(STAMP) requirements/production.txt
+	@if $(PIP) install --quiet --disable-pip-version-check $$(grep -E '^granian==' requirements/production.txt) \
+		>$(VENV)/granian.log 2>&1; then touch $@; \
+	else echo "depot: granian did not install (see $(VENV)/granian.log): the updates role runs under gunicorn"; fi
+
+stack: $(STAMP)
+	@[ -x "$(NGINX)" ] || rm -f $(VENV)/.nginx
+	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient $(VENV)/.nginx $(VENV)/.granian
+	@$(PY) deploy/stack/run.py up
+
+stack-down:
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) deploy/stack/run.py down
 
 clean:
 	rm -rf $(VENV) .test-media .test-db.sqlite3 .pytest_cache .mypy_cache .ruff_cache

@@ -91,6 +91,12 @@ def database_from_url(url: str, *, instrumented: bool = True) -> dict[str, Any]:
             "isolation_level": "read committed",
             "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=3),
         }
+        # Through ProxySQL (deploy/proxysql/README.md) a session SET pins the client to one
+        # server connection and defeats the multiplexing: the servers then run this sql_mode
+        # and READ COMMITTED as their defaults, and Django sends neither.
+        if env.bool("DATABASE_PROXYSQL", default=False):
+            del config["OPTIONS"]["init_command"]
+            config["OPTIONS"]["isolation_level"] = None
         config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
         config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True

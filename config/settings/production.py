@@ -1,7 +1,7 @@
 """Production: MariaDB, Redis, S3, Celery on RabbitMQ; every host value from the environment."""
 
 from .base import *  # noqa: F403
-from .base import LOGGING, database_from_url, env, redis_cache, s3_storage
+from .base import LOGGING, MIDDLEWARE, database_from_url, env, redis_cache, s3_storage
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -29,8 +29,22 @@ STORAGES = {
             region=env("AWS_S3_REGION_NAME", default=None),
         )
     ),
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    # Hashed names (a changed file gets a new URL, so it may be cached for a year) and a .gz
+    # beside each text file, written once at collectstatic: WhiteNoise and nginx's gzip_static
+    # serve them without compressing per request.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Static files from the app itself (WhiteNoise), so a one-host install needs no web server for
+# the admin's CSS; in front of it nginx serves them from disk (deploy/nginx) and this never
+# runs. Right after SecurityMiddleware: before sessions, CSRF and the database, which a static
+# file needs none of. The updates role drops it with the static files (roles.py).
+_SECURITY = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE = [
+    *MIDDLEWARE[:_SECURITY],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_SECURITY:],
+]
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False

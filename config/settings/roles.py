@@ -24,6 +24,8 @@ UPDATES_DROPPED_MIDDLEWARE = frozenset(
     {
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
+        # No static files here (staticfiles is dropped above).
+        "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         # No sign-in here: nothing for the lock-out or the staff second factor to guard.
