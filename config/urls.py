@@ -5,12 +5,6 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
-from apps.core.admin_site import DepotAdminSite
-
-# django-otp's documented way to put its site in place of the default one, so every app's
-# admin.register() lands on it: with DEPOT_ADMIN_REQUIRE_2FA on, staff need a TOTP code too.
-admin.site.__class__ = DepotAdminSite
-
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("updates/", include("apps.updates.urls")),

@@ -6,7 +6,7 @@ UPDATES_URLCONF = "config.urls_updates"
 # contenttypes stay because licenses point at customers.
 UPDATES_DROPPED_APPS = frozenset(
     {
-        "django.contrib.admin",
+        "apps.core.admin_app.DepotAdminConfig",
         "django.contrib.sessions",
         "django.contrib.messages",
         "django.contrib.staticfiles",
