@@ -441,7 +441,6 @@ def _license_write(
     digest = license_selectors.license_key_digest(row.key)
     if digest in seen:
         raise Rejected(f"duplicate key: the same key is on line {seen[digest]}")
-    seen[digest] = row.line
     if row.expiry_error:
         raise Rejected(row.expiry_error)
     status = row.status
@@ -476,6 +475,9 @@ def _license_write(
         price_id=tier.pk if tier is not None and row.price_id else None,
         sites=sites,
     )
+    # Only a row that was imported claims its key: a later good row with the key of a
+    # rejected one is imported, not reported as that row's duplicate.
+    seen[digest] = row.line
     summary.created["licenses"] += created
     summary.existing["licenses"] += not created
     if created:

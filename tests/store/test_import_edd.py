@@ -7,6 +7,7 @@ rules (docs/api/compatibility.md), computed from the fixture, not from Depot.
 
 from __future__ import annotations
 
+import csv
 import time
 from datetime import UTC, datetime
 from io import StringIO
@@ -259,3 +260,26 @@ def test_imported_keys_get_updates_from_get_version_and_puc(client, settings) ->
             assert "download_url" not in puc
             assert status[:6] in version["msg"].lower()
             assert status[:6] in puc["upgrade_notice"].lower()
+
+
+def test_a_rejected_row_does_not_claim_its_key_for_a_later_good_row(tmp_path: Path) -> None:
+    # Given: an export whose first license row is repeated just before itself with a status
+    # EDD does not have, so the first row with the key is rejected and the second is good
+    generate.write(generate.build(5), tmp_path)
+    licenses_csv = next(tmp_path.glob("*licenses*"))
+    header, *rows = list(csv.reader(licenses_csv.open(newline="")))
+    broken = dict(zip(header, rows[0], strict=True)) | {"License Status": "bogus"}
+    with licenses_csv.open("w", newline="") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+        writer.writerows([header, [broken[column] for column in header], *rows])
+    key = rows[0][header.index("License Key")]
+
+    # When
+    output = _import(tmp_path)
+
+    # Then: line 2 is rejected for its status, and line 3 (the same key) is imported
+    assert "line 2: rejected" in output
+    assert "unknown status 'bogus'" in output
+    assert "duplicate key" not in output
+    assert License.objects.filter(key_hash=key_hash(key)).exists()
+    assert License.objects.count() == 5
