@@ -32,12 +32,13 @@ def coupon_upsert(
     code: str,
     kind: str,
     value: int,
+    all_products: bool,
     usage_limit: int | None = None,
-    all_products: bool = False,
     products: list[Product] | None = None,
 ) -> Coupon:
     """Create or update the coupon `code` (stored in capitals) for every product or `products`."""
-    # The scope is always said out loud: "no products" is never read as "every product".
+    # The scope is always said out loud (no default): "no products" is never read as "every
+    # product", and all_products=True with products named is refused too.
     if all_products == bool(products):
         raise DomainError(
             "Give a coupon either all_products=True or at least one product, not both.",
