@@ -8,6 +8,7 @@ lands in the middle of the task without any hook in the product code.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,24 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+_TASK_LINE = re.compile(r"\[([0-9a-f-]{36})\] (received|succeeded|failed|raised|retry)")
+
+
+def _worker_idle(worker: Worker) -> bool:
+    """Whether every task the worker received has finished (its log at level info says so)."""
+    received, finished = set(), set()
+    for task_id, what in _TASK_LINE.findall(worker.log()):
+        (received if what == "received" else finished).add(task_id)
+    return received <= finished
+
+
+def _drained(worker: Worker, sent: list[str]) -> None:
+    """Wait until the worker has run `sent` and everything they caused, and stays idle."""
+    wait_until(lambda: all(f"[{task_id}] succeeded" in worker.log() for task_id in sent), 30)
+    # A task's follow-ups are received a moment after it reports success: idle twice in a row.
+    wait_until(lambda: _worker_idle(worker) and (time.sleep(0.5) or _worker_idle(worker)), 30)
+
+
 @contextmanager
 def prefork_worker(workers: Workers, **env: str) -> Iterator[Worker]:
     """A worker as production runs it (prefork, here one child); no child outlives the test.
@@ -123,7 +142,7 @@ def test_checkout_answers_while_rabbitmq_is_stopped_and_beat_delivers_everything
             logfile=tmp_path / "beat.log",
             env={**rabbitmq_node.env, **sweep},
         ) as beat_log,
-        prefork_worker(celery_workers, **rabbitmq_node.env, **smtp.env),
+        prefork_worker(celery_workers, **rabbitmq_node.env, **smtp.env) as worker,
     ):
         # Given RabbitMQ stopped, when two customers pay one after the other,
         stopped_in = rabbitmq_node.stop()
@@ -154,9 +173,8 @@ def test_checkout_answers_while_rabbitmq_is_stopped_and_beat_delivers_everything
         wait_until(lambda: all(_delivered(order) for order in orders), timeout=60)
         delivered_after = time.monotonic() - returned
         # A duplicated delivery of the same rows and a few more sweeps change nothing.
-        for row in rows:
-            outbox_dispatch_task.delay(outbox_id=row.pk)
-        time.sleep(3)
+        sent = [outbox_dispatch_task.delay(outbox_id=row.pk).id for row in rows]
+        _drained(worker, sent)
         messages = smtp.wait_for(2)
 
     print(
@@ -196,7 +214,7 @@ def test_checkout_answers_while_rabbitmq_is_paused_and_the_order_arrives_once_af
             logfile=tmp_path / "beat.log",
             env={**rabbitmq_node.env, **sweep},
         ),
-        prefork_worker(celery_workers, **rabbitmq_node.env, **smtp.env),
+        prefork_worker(celery_workers, **rabbitmq_node.env, **smtp.env) as worker,
     ):
         # Given a shop whose web process is connected to RabbitMQ (one order goes through),
         pay("ada@example.com")
@@ -219,9 +237,11 @@ def test_checkout_answers_while_rabbitmq_is_paused_and_the_order_arrives_once_af
         # and once it runs again, the order is fulfilled and its receipt sent, once.
         order = Order.objects.get(email="grace@example.com")
         wait_until(lambda: _delivered(order), timeout=60)
-        for row in OutboxEvent.objects.filter(name="store.OrderPaid"):
-            outbox_dispatch_task.delay(outbox_id=row.pk)
-        time.sleep(3)
+        sent = [
+            outbox_dispatch_task.delay(outbox_id=row.pk).id
+            for row in OutboxEvent.objects.filter(name="store.OrderPaid")
+        ]
+        _drained(worker, sent)
         messages = smtp.wait_for(2)
 
     print(f"\ncheckout with RabbitMQ paused answered in {answers[1][1]:.2f} s")
