@@ -16,6 +16,7 @@ from apps.licenses.state import (
     license_state_of,
     license_state_product_refusal,
     license_state_slot_refusal,
+    license_states_of,
 )
 
 __all__ = [
@@ -77,13 +78,13 @@ def license_state_by_hash(*, key_hash: str) -> LicenseState | None:
 def license_states_by_hash(*, key_hashes: Sequence[str]) -> dict[str, LicenseState]:
     """Load the states of the licenses with these key hashes, by hash; unknown ones are absent.
 
-    One indexed query finds them all (a batch of unknown keys costs nothing more); each
-    license found costs one more for its sites, as `license_state_by_hash` does.
+    One indexed query finds them all (a batch of unknown keys costs nothing more) and one
+    more reads the sites of every license found, however many there are.
     """
     licenses = License.objects.select_related("product", "customer").filter(
         key_hash__in=list(key_hashes)
     )
-    return {license.key_hash: license_state_of(license) for license in licenses}
+    return {state.key_hash: state for state in license_states_of(licenses)}
 
 
 def license_state_by_id(*, license_id: int) -> LicenseState | None:

@@ -9,6 +9,8 @@ paths give the same status and message.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -80,14 +82,22 @@ class LicenseState:
         return cls(**data)
 
 
-def license_state_of(license: License) -> LicenseState:
-    """Build the state of a loaded license (one query for its sites)."""
+# (site, is_staging, is_active) of one activation, as license_states_of reads them in bulk.
+ActivationRow = tuple[str, bool, bool]
+
+
+def license_state_of(
+    license: License, activations: Iterable[ActivationRow] | None = None
+) -> LicenseState:
+    """Build the state of a loaded license; its sites are read (one query) unless given."""
+    if activations is None:
+        activations = Activation.objects.filter(license=license).values_list(
+            "site", "is_staging", "is_active"
+        )
     sites: list[str] = []
     staging: list[str] = []
     deactivated: list[str] = []
-    for site, is_staging, is_active in Activation.objects.filter(license=license).values_list(
-        "site", "is_staging", "is_active"
-    ):
+    for site, is_staging, is_active in activations:
         (deactivated if not is_active else staging if is_staging else sites).append(site)
     customer = license.customer
     name = customer.get_full_name() if customer is not None else ""
@@ -107,6 +117,18 @@ def license_state_of(license: License) -> LicenseState:
         order_line_id=license.order_line_id,
         deactivated_sites=tuple(sorted(deactivated)),
     )
+
+
+def license_states_of(licenses: Iterable[License]) -> list[LicenseState]:
+    """Build the states of loaded licenses with one query for all their sites."""
+    licenses = list(licenses)
+    rows: dict[int, list[ActivationRow]] = defaultdict(list)
+    found = Activation.objects.filter(license__in=[license.pk for license in licenses])
+    for license_id, site, is_staging, is_active in found.values_list(
+        "license_id", "site", "is_staging", "is_active"
+    ):
+        rows[license_id].append((site, is_staging, is_active))
+    return [license_state_of(license, rows[license.pk]) for license in licenses]
 
 
 @dataclass(frozen=True)

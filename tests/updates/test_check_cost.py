@@ -161,6 +161,24 @@ def test_our_plugin_among_199_foreign_ones_costs_what_a_check_of_it_alone_costs(
     assert len(warm) == 0
 
 
+def test_five_cold_license_keys_in_one_batch_cost_what_one_does(client, release, issue):
+    # Given a site with our plugin under five plugin files, each with a key of its own that is
+    # active on the site, and the product's metadata warm
+    _puc(client)
+    keys = {f"formwell/file-{n}.php": issue().key for n in range(5)}
+    plugins = {file: {"Version": "2.4.0"} for file in keys}
+
+    # When the batch is checked with every key cold
+    with CaptureQueriesContext(connection) as cold:
+        answer = _native(client, plugins, keys).json()
+
+    # Then every file is offered the package, and the keys and all their sites were read in
+    # two queries, not one more per license
+    assert {item["package"] != "" for item in answer["plugins"].values()} == {True}
+    assert len(answer["plugins"]) == 5
+    assert len(cold) == 2, f"{len(cold)} queries"
+
+
 def test_a_new_product_is_answered_at_the_next_check(
     client, release, django_capture_on_commit_callbacks
 ):
