@@ -117,6 +117,30 @@ $(VENV)/.nginx: $(STAMP)
 		*) echo "depot: $$why: nginx tests will be skipped";; \
 	esac; fi
 
+# tests/deploy/test_prometheus_rules.py runs `promtool check rules` and `promtool test rules` on
+# deploy/prometheus. Debian's `prometheus` package carries promtool; as root with apt-get,
+# `make test` installs it (its own service is never used); elsewhere those tests are skipped
+# and say why, and under CI=true a missing promtool fails `make test`.
+PROMTOOL := /usr/bin/promtool
+$(VENV)/.promtool: $(STAMP)
+	@why=""; \
+	if [ -x "$(PROMTOOL)" ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "depot: installing Debian's prometheus for promtool (log: $(VENV)/promtool.log)"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus || \
+			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }; \
+		} >$(VENV)/promtool.log 2>&1; \
+		[ -x "$(PROMTOOL)" ] || why="apt-get install prometheus left no $(PROMTOOL) (see $(VENV)/promtool.log)"; \
+	else \
+		why="no promtool at $(PROMTOOL), and installing it (apt-get install prometheus) needs root and apt-get"; \
+	fi; \
+	if [ -z "$$why" ]; then touch $@; \
+	else case "$$(echo "$${CI:-}" | tr A-Z a-z)" in \
+		1|true|yes) echo "depot: CI=true needs the promtool tests, but $$why" >&2; exit 1;; \
+		*) echo "depot: $$why: promtool tests will be skipped";; \
+	esac; fi
+
 # tests/deploy/test_compose.py reads deploy/compose with `docker-compose config` (Debian's
 # docker-compose; no Docker engine is needed or started). As root with apt-get, `make test`
 # installs it; elsewhere that test is skipped and says why, and under CI=true a missing
@@ -145,9 +169,10 @@ test: $(STAMP)
 	@[ -x "$(CHROMIUM)" ] || rm -f $(VENV)/.chromium
 	@[ -f "$(WORDPRESS_CORE)" ] || rm -f $(VENV)/.wordpress
 	@[ -x "$(NGINX)" ] || rm -f $(VENV)/.nginx
+	@[ -x "$(PROMTOOL)" ] || rm -f $(VENV)/.promtool
 	@[ -x "$(DOCKER_COMPOSE)" ] || rm -f $(VENV)/.docker-compose
 	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient $(VENV)/.chromium $(VENV)/.wordpress $(VENV)/.nginx \
-		$(VENV)/.docker-compose
+		$(VENV)/.promtool $(VENV)/.docker-compose
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -167,8 +192,10 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(PY) manage.py seed_demo
 
+# Both queues: the pipeline's (CELERY_DEFAULT_QUEUE) and mail's (DEPOT_MAIL_QUEUE); production
+# runs a worker per queue (deploy/docker/entrypoint.sh worker-pipeline, worker-mail).
 worker: $(STAMP)
-	$(VENV)/bin/celery -A config worker -l info
+	$(VENV)/bin/celery -A config worker -l info --queues "$${CELERY_DEFAULT_QUEUE:-depot},$${DEPOT_MAIL_QUEUE:-mail}"
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A config beat -l info

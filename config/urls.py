@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("vendor/api/v1/", include("apps.updates.urls_vendor")),
     path("", include("apps.core.urls")),
     path("account/", include("apps.account.urls")),
+    path("email/", include("apps.notifications.urls")),
     path("", include("apps.store.urls")),
 ]
 

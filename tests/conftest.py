@@ -193,7 +193,8 @@ def _worker_start(
             "config",
             "worker",
             "-Q",
-            queue,
+            # Mail has a queue of its own (config/settings/test.py names it after this one).
+            f"{queue},{queue}-mail",
             *pool,
             "--without-gossip",
             "--without-mingle",
@@ -291,7 +292,8 @@ def celery_workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
         # would not declare it again, so a later test's tasks would vanish.
         # A test whose workers all used a private broker never declared it here.
         with app.connection_for_write() as conn, contextlib.suppress(*conn.channel_errors):
-            conn.default_channel.queue_purge(workers.queue)  # type: ignore[attr-defined]
+            for queue in (workers.queue, f"{workers.queue}-mail"):
+                conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

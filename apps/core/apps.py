@@ -1,5 +1,3 @@
-import contextlib
-
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
@@ -12,14 +10,19 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         # Subscribers register themselves on import; every app keeps them in receivers.py.
         autodiscover_modules("receivers")
+        # Metrics too: each app's metrics module registers its scrape-time collectors (orders,
+        # licenses, e-mails, apps.core.metrics), so core never imports the apps above it.
+        autodiscover_modules("metrics")
         _outbox_gauges_register()
+        _task_metrics_connect()
 
 
 def _outbox_gauges_register() -> None:
-    from prometheus_client import REGISTRY
+    from apps.core.metrics import outbox_collector, scrape_time_register
 
-    from apps.core.metrics import outbox_collector
+    scrape_time_register(outbox_collector)
 
-    # Once per process: a second ready() (some test runners) finds it there already.
-    with contextlib.suppress(ValueError):
-        REGISTRY.register(outbox_collector)
+
+def _task_metrics_connect() -> None:
+    # Celery's signals, connected in every process: only a worker ever sends them.
+    import apps.core.task_metrics  # noqa: F401

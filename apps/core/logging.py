@@ -1,13 +1,20 @@
-"""Log formatting, and the filter that keeps secrets out of every log line Depot writes.
+"""Log formatting, the filter that keeps secrets out of every log line Depot writes, and the
+request id and trace id each line carries.
 
 Plain stdlib on purpose: gunicorn's master imports this module (deploy/gunicorn/common.py)
-before Django is set up.
+before Django is set up. The JSON formatter is ours rather than python-json-logger's: the
+fields are few and fixed, the redact filter has already formatted the message, and a
+dependency in gunicorn's master for twenty lines buys nothing.
 """
 
+import contextvars
 import json
 import logging
 import re
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 REDACTED = "[redacted]"
 
@@ -57,8 +64,116 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# The id of the request (or of the request that caused the task) this context works for: set by
+# RequestIdMiddleware, and in workers from the task's headers (config/celery_app.py).
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "depot_request_id", default=None
+)
+# nginx's $request_id is 32 hex digits; anything this shape is safe to echo and log as it is.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# The request's own span (trace id, span id), for the lines logged after it ended.
+_request_span: contextvars.ContextVar[tuple[str | None, str | None] | None] = (
+    contextvars.ContextVar("depot_request_span", default=None)
+)
+
+
+def request_id_get() -> str | None:
+    """Return the request id of the current request or task, None outside both."""
+    return _request_id.get()
+
+
+def request_id_set(value: str | None) -> contextvars.Token[str | None]:
+    """Make `value` the current request id; return the token that restores the previous one."""
+    return _request_id.set(value)
+
+
+def request_id_reset(token: contextvars.Token[str | None]) -> None:
+    """Restore the request id a `request_id_set` replaced."""
+    _request_id.reset(token)
+
+
+def request_id_accept(value: str | None) -> str:
+    """Return `value` if it looks like a request id (from nginx), else a new random one."""
+    if value and _REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Give each request an id: nginx's X-Request-ID, or a new one; echoed in the response.
+
+    First in MIDDLEWARE, so every line logged while the request is served carries it, and what
+    the request enqueues (task headers, outbox rows) takes it along to the worker. The id (and
+    the request's span) stay current until the response is closed: Django logs a 4xx or 5xx
+    answer after the middleware has returned it.
+    """
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        from django.core.signals import request_finished
+
+        self.get_response = get_response
+        request_finished.connect(_request_context_clear, dispatch_uid="depot-request-id")
+
+    def __call__(self, request: Any) -> Any:
+        request_id = request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        _request_id.set(request_id)
+        _request_span.set(current_span_ids())
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+def _request_context_clear(**kwargs: Any) -> None:
+    _request_id.set(None)
+    _request_span.set(None)
+
+
+def _no_span() -> tuple[str | None, str | None]:
+    return None, None
+
+
+def _otel_span() -> tuple[str | None, str | None]:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+# Swapped for _otel_span by config.telemetry when tracing starts: with tracing off a log line
+# costs no OpenTelemetry import or lookup.
+current_span_ids: Callable[[], tuple[str | None, str | None]] = _no_span
+
+
+def trace_ids_enable() -> None:
+    """Put the current span's trace and span id on log records (tracing is on)."""
+    global current_span_ids
+    current_span_ids = _otel_span
+
+
+class LogContext(logging.Filter):
+    """Put the request id and the current trace and span id on the record; on every handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get()
+        if not hasattr(record, "trace_id"):
+            trace_id, span_id = current_span_ids()
+            if trace_id is None:
+                trace_id, span_id = _request_span.get() or (None, None)
+            record.trace_id, record.span_id = trace_id, span_id
+        return True
+
+
 class JsonFormatter(logging.Formatter):
-    """Format a log record as one JSON object per line, for log shippers."""
+    """Format a log record as one JSON object per line, for log shippers.
+
+    time, level, logger, message, request_id, trace_id, span_id, and exception when there is
+    one; the ids are null where no request, task or span is current (and with no LogContext
+    filter on the handler).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
@@ -66,7 +181,10 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+            "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
         }
-        if record.exc_info:
-            data["exc"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            data["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(data, default=str)

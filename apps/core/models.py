@@ -24,6 +24,9 @@ class OutboxEvent(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Who caused the event: the W3C trace context (traceparent, tracestate) of the span that
+    # wrote the row and the request id, so its delivery, even a swept one, joins that trace.
+    trace_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["dispatched_at", "created_at"], name="outbox_pending")]

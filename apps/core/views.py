@@ -18,7 +18,7 @@ from prometheus_client import (
 
 from apps.core.errors import json_error
 from apps.core.health import Health, dependencies, readiness
-from apps.core.metrics import outbox_collector
+from apps.core.metrics import scrape_time_collectors
 from apps.core.outage import database_unavailable, is_connection_error
 
 
@@ -68,13 +68,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def _export() -> HttpResponse:
-    # django-prometheus' export, plus the outbox gauges computed now. With several workers
-    # their figures are summed from PROMETHEUS_MULTIPROC_DIR; the outbox collector is added to
-    # that registry as well (it reads the database, so every worker gives the same answer).
+    # django-prometheus' export, plus the gauges read from the database now. With several
+    # workers their figures are summed from PROMETHEUS_MULTIPROC_DIR; the scrape-time collectors
+    # (outbox, orders, licenses, e-mails) are added to that registry as well (they read the
+    # database, so every worker gives the same answer).
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(outbox_collector)
+        for collector in scrape_time_collectors():
+            registry.register(collector)
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

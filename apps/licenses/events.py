@@ -14,8 +14,42 @@ class LicenseRevoked(Event):
 
 
 @dataclass(frozen=True)
-class LicenseExpiring(Event):
+class LicenseRenewed(Event):
+    """A renewal moved the expiry on (outgoing webhooks announce it)."""
+
     license_id: int
+
+
+@dataclass(frozen=True)
+class LicenseUpgraded(Event):
+    """A paid upgrade moved the license to another tier (published by the store's fulfilment:
+    only the order line tells an upgrade from a refund putting the old tier back)."""
+
+    license_id: int
+
+
+@dataclass(frozen=True)
+class ActivationCreated(Event):
+    """A site was activated (or activated again after a deactivation)."""
+
+    license_id: int
+    site: str
+
+
+@dataclass(frozen=True)
+class ActivationRemoved(Event):
+    """A site stopped using a slot: deactivated, reset or deleted."""
+
+    license_id: int
+    site: str
+
+
+@dataclass(frozen=True)
+class LicenseExpiring(Event):
+    """A renewal reminder stage came: `stage` days before the expiry (negative: after it)."""
+
+    license_id: int
+    stage: int = 0
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,27 @@ class Activation(models.Model):
 
     def __str__(self) -> str:
         return self.site
+
+
+class RenewalReminder(models.Model):
+    """A renewal reminder stage published for a license's expiry: the once-only record.
+
+    Written in the same transaction as the durable `LicenseExpiring` event, and unique per
+    license, stage and expiry, so a beat task that runs twice (or two beats) publishes each
+    stage once; a renewal moves the expiry, so next year's stages get rows of their own.
+    """
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="reminders")
+    stage = models.IntegerField(help_text="Days before the expiry (negative: after it).")
+    expires_at = models.DateTimeField(help_text="The expiry the reminder was about.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "stage", "expires_at"], name="renewalreminder_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} at {self.stage} days"

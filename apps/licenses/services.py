@@ -17,11 +17,21 @@ from django.utils import timezone
 from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.events import publish, publish_durable
 from apps.licenses.catalogue import product_unknown
-from apps.licenses.events import LicenseChanged, LicenseIssued, LicenseRevoked, ProductChanged
+from apps.licenses.events import (
+    ActivationCreated,
+    ActivationRemoved,
+    LicenseChanged,
+    LicenseExpiring,
+    LicenseIssued,
+    LicenseRenewed,
+    LicenseRevoked,
+    ProductChanged,
+)
 from apps.licenses.keys import key_encrypt, key_foreign_refusal, key_generate, key_hash
-from apps.licenses.models import Activation, ActivationPolicy, License, Product
+from apps.licenses.models import Activation, ActivationPolicy, License, Product, RenewalReminder
 from apps.licenses.rules import LicenseRefused as LicenseRefused  # re-exported for callers
 from apps.licenses.rules import license_refusal, no_slot_left, site_deactivated
+from apps.licenses.selectors import renewal_reminders_due
 from apps.licenses.sites import site_is_staging, site_normalise
 
 
@@ -143,6 +153,7 @@ def license_activate(
         activation.deactivated_at = None
         activation.save()
     publish(LicenseChanged(license_id=license.pk))
+    publish_durable(ActivationCreated(license_id=license.pk, site=site))
     return activation
 
 
@@ -170,6 +181,7 @@ def license_deactivate(*, license_id: int, site_url: str) -> bool:
     )
     if changed:
         publish(LicenseChanged(license_id=license.pk))
+        publish_durable(ActivationRemoved(license_id=license.pk, site=site))
     return bool(changed)
 
 
@@ -177,11 +189,13 @@ def license_deactivate(*, license_id: int, site_url: str) -> bool:
 def license_activations_reset(*, license_id: int) -> int:
     """Deactivate every site of `license`; return how many were active."""
     license = _locked(license_id)
-    changed = Activation.objects.filter(license=license, is_active=True).update(
-        is_active=False, deactivated_at=timezone.now()
-    )
+    active = Activation.objects.filter(license=license, is_active=True)
+    sites = list(active.values_list("site", flat=True))
+    changed = active.update(is_active=False, deactivated_at=timezone.now())
     if changed:
         publish(LicenseChanged(license_id=license.pk))
+        for site in sites:
+            publish_durable(ActivationRemoved(license_id=license.pk, site=site))
     return changed
 
 
@@ -194,6 +208,7 @@ def license_renew(*, license_id: int, days: int = 365) -> License:
         license.expires_at = start + timedelta(days=days)
         license.save(update_fields=["expires_at", "updated_at"])
         publish(LicenseChanged(license_id=license.pk))
+        publish_durable(LicenseRenewed(license_id=license.pk))
     return license
 
 
@@ -309,9 +324,12 @@ def activations_delete(*, activation_ids: Collection[int]) -> int:
     license_ids = sorted(set(rows.values_list("license_id", flat=True)))
     for license_id in license_ids:
         _locked(license_id)
+    removed = list(rows.filter(is_active=True).values_list("license_id", "site"))
     deleted, _ = rows.delete()
     for license_id in license_ids:
         publish(LicenseChanged(license_id=license_id))
+    for license_id, site in removed:
+        publish_durable(ActivationRemoved(license_id=license_id, site=site))
     return deleted
 
 
@@ -493,3 +511,24 @@ def license_import(
     # Drops a negative cache entry should a site have tried this key before the import.
     publish(LicenseChanged(license_id=license.pk))
     return license, True
+
+
+def renewal_reminders_publish(*, now: datetime | None = None) -> int:
+    """Publish `LicenseExpiring` for each license whose reminder stage is due; return how many.
+
+    Each stage is recorded (unique per license, stage and expiry) in the transaction that
+    writes the durable event, so a task run twice, or two beats, publish it once: the loser's
+    insert fails and its event is rolled back with it.
+    """
+    published = 0
+    for due in renewal_reminders_due(now=now):
+        try:
+            with transaction.atomic():
+                RenewalReminder.objects.create(
+                    license_id=due.license_id, stage=due.stage, expires_at=due.expires_at
+                )
+                publish_durable(LicenseExpiring(license_id=due.license_id, stage=due.stage))
+        except IntegrityError:
+            continue  # published by a concurrent run
+        published += 1
+    return published

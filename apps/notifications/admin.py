@@ -5,7 +5,7 @@ from django.utils.text import Truncator
 
 from apps.core.admin import ReadOnlyAdmin
 from apps.notifications import services
-from apps.notifications.models import EmailLog
+from apps.notifications.models import EmailLog, ReminderUnsubscribe
 
 
 @admin.register(EmailLog)
@@ -47,6 +47,21 @@ class EmailLogAdmin(ReadOnlyAdmin):
         if skipped:
             self.message_user(
                 request,
-                f"Skipped {skipped} e-mail(s): only failed receipts and refund notices go again.",
+                f"Skipped {skipped} e-mail(s): only failed receipts, refund notices and "
+                "reminders go again.",
                 messages.WARNING,
             )
+
+
+@admin.register(ReminderUnsubscribe)
+class ReminderUnsubscribeAdmin(admin.ModelAdmin):
+    """Who asked for no more renewal reminders; deleting a row sends them reminders again."""
+
+    list_display = ["email", "customer", "created_at"]
+    search_fields = ["email"]
+    readonly_fields = ["email", "customer", "created_at", "updated_at"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Only the customer's own signed link unsubscribes (a staff member replies instead).
+        return False

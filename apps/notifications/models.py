@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from apps.core.models import TimeStampedModel
@@ -30,3 +31,27 @@ class EmailLog(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.template} to {self.to} ({self.status})"
+
+
+class ReminderUnsubscribe(TimeStampedModel):
+    """A customer who asked for no more renewal reminders, by e-mail address (casefolded).
+
+    Reminders go to the license's e-mail, which is the customer's identity in the store (the
+    account's username is that address); receipts and refund notices are still sent.
+    """
+
+    email = models.EmailField(unique=True)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "renewal reminder unsubscribe"
+
+    def __str__(self) -> str:
+        return self.email

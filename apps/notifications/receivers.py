@@ -1,7 +1,12 @@
 """E-mails that follow the store's durable events; each receiver only enqueues its task."""
 
 from apps.core.events import subscriber
-from apps.notifications.tasks import receipt_send_task, refund_notice_send_task
+from apps.licenses.events import LicenseExpiring
+from apps.notifications.tasks import (
+    receipt_send_task,
+    refund_notice_send_task,
+    renewal_reminder_send_task,
+)
 from apps.store.events import OrderFulfilled, OrderRefunded
 
 # LicenseIssued needs no receiver: the receipt waits for OrderFulfilled because that is when
@@ -16,3 +21,8 @@ def on_order_fulfilled(event: OrderFulfilled) -> None:
 @subscriber(OrderRefunded)
 def on_order_refunded(event: OrderRefunded) -> None:
     refund_notice_send_task.delay(order_id=event.order_id)
+
+
+@subscriber(LicenseExpiring)
+def on_license_expiring(event: LicenseExpiring) -> None:
+    renewal_reminder_send_task.delay(license_id=event.license_id, stage=event.stage)

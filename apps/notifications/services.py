@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F
@@ -28,7 +31,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from apps.licenses import selectors as license_selectors
 from apps.licenses.sites import sites_label
-from apps.notifications.models import EmailLog
+from apps.notifications.models import EmailLog, ReminderUnsubscribe
 from apps.store import selectors as store_selectors
 from apps.updates import selectors as update_selectors
 
@@ -41,10 +44,18 @@ logger = logging.getLogger(__name__)
 
 RECEIPT = "receipt"
 REFUND_NOTICE = "refund_notice"
+RENEWAL_REMINDER = "renewal_reminder"
+PASSWORD_RESET = "password_reset"  # noqa: S105 (a template name)
 
 
 def email_send(
-    *, dedupe_key: str, to: str, subject: str, template: str, context: dict[str, Any]
+    *,
+    dedupe_key: str,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    headers: dict[str, str] | None = None,
 ) -> EmailLog:
     """Send the e-mail `dedupe_key` once (HTML and text); a failure is logged and re-raised."""
     log, _ = EmailLog.objects.get_or_create(
@@ -61,7 +72,7 @@ def email_send(
             log = EmailLog.objects.select_for_update().get(pk=log.pk)
             if log.status == EmailLog.Status.SENT:
                 return log
-            message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+            message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers)
             message.attach_alternative(html, "text/html")
             message.send()
             log.to, log.subject, log.template = to, subject, template
@@ -215,6 +226,7 @@ def refund_notice_send(*, order_id: int) -> EmailLog | None:
 
 
 _AGAIN = re.compile(r"^(?P<kind>receipt|refund):order:(?P<order_id>\d+)$")
+_AGAIN_REMINDER = re.compile(r"^renewal:license:(?P<license_id>\d+):(?P<stage>-?\d+):\d{8}$")
 
 
 def email_send_again(*, email_log_ids: list[int]) -> int:
@@ -224,16 +236,153 @@ def email_send_again(*, email_log_ids: list[int]) -> int:
     queued = 0
     for log in EmailLog.objects.filter(pk__in=email_log_ids, status=EmailLog.Status.FAILED):
         match = _AGAIN.match(log.dedupe_key)
-        if match is None:
+        reminder = _AGAIN_REMINDER.match(log.dedupe_key)
+        if match is None and reminder is None:
             continue
-        task = (
-            tasks.receipt_send_task if match["kind"] == "receipt" else tasks.refund_notice_send_task
-        )
         try:
             # The row stays failed until the task sends it, so a lost message can be re-sent.
-            task.delay(order_id=int(match["order_id"]))
+            if reminder is not None:
+                tasks.renewal_reminder_send_task.delay(
+                    license_id=int(reminder["license_id"]), stage=int(reminder["stage"])
+                )
+            elif match is not None:
+                task = (
+                    tasks.receipt_send_task
+                    if match["kind"] == "receipt"
+                    else tasks.refund_notice_send_task
+                )
+                task.delay(order_id=int(match["order_id"]))
         except Exception:
             logger.exception("could not queue %s again", log.dedupe_key)
             continue
         queued += 1
     return queued
+
+
+# --- renewal reminders -----------------------------------------------------------------------
+
+UNSUBSCRIBE_SALT = "depot.notifications.reminder-unsubscribe"
+
+
+def unsubscribe_token(*, email: str) -> str:
+    """Return the signed token of `email`'s unsubscribe link (it never expires)."""
+    return signing.dumps(email.strip().casefold(), salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def unsubscribe_email_of(*, token: str) -> str | None:
+    """Return the address an unsubscribe token was made for, or None if it was tampered with."""
+    try:
+        email = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return email if isinstance(email, str) else None
+
+
+def reminders_unsubscribe(*, email: str) -> ReminderUnsubscribe:
+    """Stop renewal reminders to `email` (and its account); asking twice changes nothing."""
+    email = email.strip().casefold()
+    customer = User.objects.filter(email__iexact=email).order_by("pk").first()
+    row, _ = ReminderUnsubscribe.objects.get_or_create(email=email, defaults={"customer": customer})
+    return row
+
+
+def reminders_unsubscribed(*, email: str) -> bool:
+    """Whether `email` asked for no more renewal reminders."""
+    return ReminderUnsubscribe.objects.filter(email=email.strip().casefold()).exists()
+
+
+def renewal_reminder_send(*, license_id: int, stage: int) -> EmailLog | None:
+    """E-mail a license's owner that it expires (or expired): the date, the renewal price and a
+    one-click link to pay it; once per license, stage and expiry. None when no longer due
+    (renewed, revoked, refunded since) or the owner unsubscribed."""
+    license = license_selectors.renewal_reminder_of(license_id=license_id, stage=stage)
+    if license is None or license.expires_at is None:
+        logger.info("renewal reminder %s for license %s skipped: not due", stage, license_id)
+        return None
+    if reminders_unsubscribed(email=license.email):
+        logger.info("renewal reminder %s for license %s skipped: unsubscribed", stage, license_id)
+        return None
+    offer = store_selectors.renewal_offer_of(license=license)
+    expired = license.is_expired()
+    unsubscribe_url = _store_url(
+        reverse("notifications:unsubscribe", args=[unsubscribe_token(email=license.email)])
+    )
+    product = license.product.name
+    context = {
+        "site_name": settings.DEPOT_SITE_NAME,
+        "license": license,
+        "product": product,
+        "expires_at": license.expires_at,
+        "expired": expired,
+        "offer": offer,
+        "renew_url": _store_url(
+            store_selectors.renewal_link_path(license_id=license.pk)
+            if offer is not None
+            else reverse("account:license", args=[license.pk])
+        ),
+        "link_days": settings.DEPOT_RENEWAL_LINK_DAYS,
+        "account_url": _store_url(reverse("account:overview")),
+        "unsubscribe_url": unsubscribe_url,
+    }
+    when = f"{license.expires_at:%-d %B %Y}"
+    subject = (
+        f"Your {product} license expired on {when}"
+        if expired
+        else f"Your {product} license expires on {when}"
+    )
+    return email_send(
+        dedupe_key=f"renewal:license:{license.pk}:{stage}:{license.expires_at:%Y%m%d}",
+        to=license.email,
+        subject=subject,
+        template=RENEWAL_REMINDER,
+        context=context,
+        # One-click unsubscribe in the mail client (RFC 8058): a POST to the same link.
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+# --- password links --------------------------------------------------------------------------
+
+
+def password_reset_request(*, user_id: int, domain: str, use_https: bool) -> None:
+    """Queue the set-password e-mail for the mail worker, so the request never waits on SMTP.
+
+    Raises what the broker raises when it cannot take the task; the caller decides whether
+    to send the e-mail itself then.
+    """
+    from apps.notifications.tasks import password_reset_send_task
+
+    password_reset_send_task.delay(
+        user_id=user_id, domain=domain, use_https=use_https, nonce=uuid.uuid4().hex
+    )
+
+
+def password_reset_send(
+    *, user_id: int, domain: str, use_https: bool, nonce: str
+) -> EmailLog | None:
+    """E-mail the link that sets `user_id`'s password (the account's "Forgot your password?").
+
+    The token is made here, in the worker, so no secret travels through the broker; `nonce`
+    is the request's, so a retried task sends its message once while every request gets one.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email:
+        return None
+    context = {
+        "site_name": settings.DEPOT_SITE_NAME,
+        "email": user.email,
+        "domain": domain,
+        "protocol": "https" if use_https else "http",
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+    }
+    return email_send(
+        dedupe_key=f"password-reset:user:{user.pk}:{nonce}",
+        to=user.email,
+        subject=f"Set your password at {settings.DEPOT_SITE_NAME}",
+        template=PASSWORD_RESET,
+        context=context,
+    )

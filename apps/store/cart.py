@@ -79,14 +79,28 @@ class Cart:
         data: dict[str, Any] = session.get(SESSION_KEY) or {}
         self.items: list[CartItem] = list(data.get("items", []))
         self.coupon_code: str = data.get("coupon", "")
+        # Licenses a signed renewal link (a reminder's) lets this session renew without
+        # signing in: whoever holds the owner's e-mail may pay for another year, nothing more.
+        self.renewable: list[int] = list(data.get("renewable", []))
 
     def save(self) -> None:
-        self.session[SESSION_KEY] = {"items": self.items, "coupon": self.coupon_code}
+        self.session[SESSION_KEY] = {
+            "items": self.items,
+            "coupon": self.coupon_code,
+            "renewable": self.renewable,
+        }
 
     def clear(self) -> None:
         self.items = []
         self.coupon_code = ""
+        self.renewable = []
         self.save()
+
+    def renewal_from_link(self, *, tier_id: int, license_id: int) -> None:
+        """Put the renewal of `license_id` in the cart for a session that opened its signed link."""
+        if license_id not in self.renewable:
+            self.renewable.append(license_id)
+        self.add(tier_id=tier_id, kind=OrderLine.Kind.RENEWAL, license_id=license_id)
 
     def add(
         self, *, tier_id: int, kind: str = OrderLine.Kind.NEW, license_id: int | None = None
@@ -110,11 +124,17 @@ class Cart:
 
     def priced(self, *, user: User | AnonymousUser | None) -> PricedCart:
         """Price the cart for `user`; items that no longer make sense are dropped with a reason."""
-        return cart_price(items=self.items, coupon_code=self.coupon_code, user=user)
+        return cart_price(
+            items=self.items, coupon_code=self.coupon_code, user=user, renewable=self.renewable
+        )
 
 
 def cart_price(
-    *, items: list[CartItem], coupon_code: str, user: User | AnonymousUser | None
+    *,
+    items: list[CartItem],
+    coupon_code: str,
+    user: User | AnonymousUser | None,
+    renewable: list[int] | None = None,
 ) -> PricedCart:
     """Price `items` for `user` with the coupon `coupon_code` (may be empty)."""
     tiers = {
@@ -130,7 +150,7 @@ def cart_price(
             cart.problems.append("An item in your cart is no longer on sale and was removed.")
             continue
         try:
-            cart.lines.append(_priced_item(item, tier, user))
+            cart.lines.append(_priced_item(item, tier, user, renewable or []))
         except CartError as error:
             cart.problems.append(error.message)
     if cart.lines:
@@ -146,7 +166,9 @@ def cart_price(
     return cart
 
 
-def _priced_item(item: CartItem, tier: PriceTier, user: User | AnonymousUser | None) -> PricedLine:
+def _priced_item(
+    item: CartItem, tier: PriceTier, user: User | AnonymousUser | None, renewable: list[int]
+) -> PricedLine:
     if item["kind"] == OrderLine.Kind.NEW:
         return PricedLine(tier=tier, kind=item["kind"], unit_amount=tier.amount)
     license = (
@@ -154,6 +176,10 @@ def _priced_item(item: CartItem, tier: PriceTier, user: User | AnonymousUser | N
         if user is not None and user.is_authenticated and item["license"]
         else None
     )
+    if license is None and item["kind"] == OrderLine.Kind.RENEWAL and item["license"] in renewable:
+        license = license_selectors.licenses_by_ids(license_ids=[item["license"]]).get(
+            item["license"]
+        )
     if license is None:
         raise CartError("Sign in to renew or upgrade your license.", code="license_not_yours")
     if license.status != license.Status.ACTIVE:

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, QuerySet
+from django.core import signing
+from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.urls import reverse
 
 from apps.licenses import selectors as license_selectors
 from apps.licenses.catalogue import Product
@@ -211,6 +216,50 @@ class LicensePage:
         return next((offer for offer in self.upgrades if offer.tier.pk == tier_id), None)
 
 
+def _renewal_offer(license: License, tier: PriceTier | None) -> tuple[RenewalOffer | None, str]:
+    """Return the license's renewal offer, or None and why it cannot be renewed."""
+    if license.expires_at is None:
+        return None, "A lifetime license never needs renewing."
+    if license.status != license.Status.ACTIVE:
+        return None, f"A {license_status(license)} license cannot be renewed."
+    if tier is None or not tier_on_sale(tier):
+        return None, "This license's plan is no longer sold. Contact us to renew it."
+    offer = RenewalOffer(
+        tier=tier, amount=renewal_amount(tier=tier), percent=renewal_discount_percent()
+    )
+    return offer, ""
+
+
+def renewal_offer_of(*, license: License) -> RenewalOffer | None:
+    """Return another year of `license` at the renewal price, or None if it cannot be renewed."""
+    tier = tier_by_id(tier_id=license.price_id) if license.price_id else None
+    return _renewal_offer(license, tier)[0]
+
+
+# The one-click renewal link of a reminder: a signed token bound to the license, expiring.
+RENEWAL_LINK_SALT = "depot.store.renewal-link"
+
+
+class RenewalLinkInvalid(Exception):
+    """A renewal link that was tampered with or has expired."""
+
+
+def renewal_link_path(*, license_id: int) -> str:
+    """Return the path of a link that puts the license's renewal in the cart and opens checkout."""
+    token = signing.dumps({"license": license_id}, salt=RENEWAL_LINK_SALT, compress=True)
+    return reverse("store:renew", args=[token])
+
+
+def renewal_link_license_id(*, token: str) -> int:
+    """Return the license id a renewal link was made for; RenewalLinkInvalid if it is not one."""
+    max_age = timedelta(days=int(settings.DEPOT_RENEWAL_LINK_DAYS))
+    try:
+        data = signing.loads(token, salt=RENEWAL_LINK_SALT, max_age=max_age)
+        return int(data["license"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise RenewalLinkInvalid from None
+
+
 def license_page(*, customer_id: int, license_id: int) -> LicensePage | None:
     """Return the customer's license with its active sites and offers, or None if not theirs."""
     license = license_selectors.license_of_customer(license_id=license_id, customer_id=customer_id)
@@ -221,17 +270,7 @@ def license_page(*, customer_id: int, license_id: int) -> LicensePage | None:
     sites = list(
         license.activations.filter(is_active=True).order_by("is_staging", "activated_at", "pk")
     )
-    renewal, renewal_blocked = None, ""
-    if license.expires_at is None:
-        renewal_blocked = "A lifetime license never needs renewing."
-    elif license.status != license.Status.ACTIVE:
-        renewal_blocked = f"A {status} license cannot be renewed."
-    elif tier is None or not tier_on_sale(tier):
-        renewal_blocked = "This license's plan is no longer sold. Contact us to renew it."
-    else:
-        renewal = RenewalOffer(
-            tier=tier, amount=renewal_amount(tier=tier), percent=renewal_discount_percent()
-        )
+    renewal, renewal_blocked = _renewal_offer(license, tier)
     upgrades: list[UpgradeOffer] = []
     upgrade_blocked = ""
     if license.status != license.Status.ACTIVE:
@@ -284,3 +323,146 @@ def users_for_password_reset(*, email: str) -> list[User]:
         for user in User.objects.filter(email__iexact=email, is_active=True)
         if user.email.casefold() == email.casefold()
     ]
+
+
+# --- reports (apps/reports): aggregates over a date range, one query each --------------------
+# Days are UTC dates; a range is [start 00:00, end + 1 day 00:00). Amounts stay in minor units
+# and per currency: the store never converts between currencies, so neither do its reports.
+
+
+@dataclass(frozen=True)
+class RevenueDay:
+    """The orders paid (or refunded) on one UTC day in one currency."""
+
+    day: date
+    currency: str
+    orders: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class RevenueGroup:
+    """Order lines paid in a range, grouped by a product or a kind of sale, in one currency."""
+
+    key: str
+    label: str
+    currency: str
+    lines: int
+    amount: int
+
+
+def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    return since, datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _paid_orders(start: date, end: date) -> QuerySet[Order]:
+    # A refunded order was paid all the same: its money counts on the day it came in, and the
+    # refund on the day it went back (revenue_refunds_by_day). Pending orders refunded before
+    # they were paid (a cancellation) never had a paid_at.
+    since, until = _day_bounds(start, end)
+    return Order.objects.filter(
+        paid_at__gte=since,
+        paid_at__lt=until,
+        status__in=(Order.Status.PAID, Order.Status.REFUNDED),
+    )
+
+
+def revenue_by_day(*, start: date, end: date) -> list[RevenueDay]:
+    """Return the orders paid per UTC day and currency between `start` and `end`, oldest first."""
+    rows = (
+        _paid_orders(start, end)
+        .annotate(day=TruncDate("paid_at", tzinfo=UTC))
+        .values("day", "currency")
+        .annotate(orders=Count("id"), amount=Sum("total"))
+        .order_by("day", "currency")
+    )
+    return [
+        RevenueDay(row["day"], row["currency"], row["orders"], row["amount"] or 0) for row in rows
+    ]
+
+
+def revenue_refunds_by_day(*, start: date, end: date) -> list[RevenueDay]:
+    """Return the paid orders refunded per UTC day and currency between `start` and `end`."""
+    since, until = _day_bounds(start, end)
+    rows = (
+        Order.objects.filter(
+            status=Order.Status.REFUNDED,
+            paid_at__isnull=False,
+            refunded_at__gte=since,
+            refunded_at__lt=until,
+        )
+        .annotate(day=TruncDate("refunded_at", tzinfo=UTC))
+        .values("day", "currency")
+        .annotate(orders=Count("id"), amount=Sum("total"))
+        .order_by("day", "currency")
+    )
+    return [
+        RevenueDay(row["day"], row["currency"], row["orders"], row["amount"] or 0) for row in rows
+    ]
+
+
+def revenue_by_product(*, start: date, end: date) -> list[RevenueGroup]:
+    """Return the lines paid between `start` and `end` per product and currency, largest first."""
+    rows = (
+        OrderLine.objects.filter(order__in=_paid_orders(start, end))
+        .values("product__slug", "product__name", "order__currency")
+        .annotate(lines=Count("id"), amount=Sum("total"))
+        .order_by("-amount", "product__name", "order__currency")
+    )
+    return [
+        RevenueGroup(
+            row["product__slug"],
+            row["product__name"],
+            row["order__currency"],
+            row["lines"],
+            row["amount"] or 0,
+        )
+        for row in rows
+    ]
+
+
+def revenue_by_kind(*, start: date, end: date) -> list[RevenueGroup]:
+    """Return the lines paid between `start` and `end` per kind (new, renewal, upgrade)."""
+    labels = dict(OrderLine.Kind.choices)
+    rows = (
+        OrderLine.objects.filter(order__in=_paid_orders(start, end))
+        .values("kind", "order__currency")
+        .annotate(lines=Count("id"), amount=Sum("total"))
+        .order_by("kind", "order__currency")
+    )
+    found = {(row["kind"], row["order__currency"]): row for row in rows}
+    currencies = sorted({currency for _, currency in found}) or [str(settings.DEPOT_CURRENCY)]
+    # Every kind appears, with zeros, so the chart's bars stay in the same place.
+    return [
+        RevenueGroup(
+            kind,
+            str(labels[kind]),
+            currency,
+            found.get((kind, currency), {}).get("lines", 0),
+            found.get((kind, currency), {}).get("amount", 0) or 0,
+        )
+        for kind in OrderLine.Kind.values
+        for currency in currencies
+    ]
+
+
+def renewals_by_product(*, since: datetime, until: datetime) -> dict[int, int]:
+    """Return per product id the licenses renewed whose expiry fell in [since, until).
+
+    A renewal line keeps the expiry it moved (previous_expires_at); a refunded renewal puts the
+    expiry back, so only paid orders count.
+    """
+    rows = (
+        OrderLine.objects.filter(
+            kind=OrderLine.Kind.RENEWAL,
+            order__status=Order.Status.PAID,
+            previous_expires_at__gte=since,
+            previous_expires_at__lt=until,
+            license_id__isnull=False,
+        )
+        .values("product_id")
+        .annotate(renewed=Count("license_id", distinct=True))
+        .order_by()
+    )
+    return {row["product_id"]: row["renewed"] for row in rows}

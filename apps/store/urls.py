@@ -12,6 +12,7 @@ urlpatterns = [
     path("cart/remove/", views.cart_remove, name="cart-remove"),
     path("cart/coupon/", views.cart_coupon, name="cart-coupon"),
     path("checkout/", views.checkout, name="checkout"),
+    path("renew/<str:token>/", views.renewal_link, name="renew"),
     path("orders/<str:number>/", views.order_confirmation, name="order"),
     path("store/webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
 ]

@@ -107,6 +107,39 @@ def cart_coupon(request: HttpRequest) -> HttpResponse:
     return redirect("store:cart")
 
 
+@require_safe
+def renewal_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Open a reminder's one-click renewal: the renewal goes in the cart, then the checkout."""
+    try:
+        license_id = selectors.renewal_link_license_id(token=token)
+    except selectors.RenewalLinkInvalid:
+        return _renewal_link_refused(
+            request,
+            "This renewal link has expired or is not valid",
+            "Renewal links work for a few weeks after the reminder was sent.",
+        )
+    license = license_selectors.licenses_by_ids(license_ids=[license_id]).get(license_id)
+    offer = selectors.renewal_offer_of(license=license) if license is not None else None
+    if license is None or offer is None:
+        return _renewal_link_refused(
+            request,
+            "This license cannot be renewed here",
+            "It is a lifetime license, was revoked or refunded, or its plan is no longer sold. "
+            "Contact us if you want to keep it.",
+        )
+    Cart(request.session).renewal_from_link(tier_id=offer.tier.pk, license_id=license.pk)
+    messages.success(
+        request, f"The renewal of your {license.product.name} license is in your cart."
+    )
+    return redirect("store:checkout")
+
+
+def _renewal_link_refused(request: HttpRequest, heading: str, reason: str) -> HttpResponse:
+    return render(
+        request, "store/renewal_link.html", {"heading": heading, "reason": reason}, status=400
+    )
+
+
 def _checkout_page(
     request: HttpRequest, *, form: CheckoutForm, cart: PricedCart, status: int = 200
 ) -> HttpResponse:

@@ -41,6 +41,11 @@ def account_download_link(
     )
 
 
+def release_by_id(*, release_id: int) -> Release | None:
+    """Return the release with this id and its product, or None."""
+    return Release.objects.select_related("product").filter(pk=release_id).first()
+
+
 def release_by_version(*, product: Product, version: str) -> Release | None:
     """Return the release of `product` with this version, or None."""
     return Release.objects.filter(product=product, version=version).first()
@@ -171,3 +176,63 @@ def account_downloads(*, customer_id: int, request_base_url: str) -> list[Licens
             LicenseDownloads(license=license, latest=links[0] if links else None, older=links[1:])
         )
     return rows
+
+
+# --- reports (apps/reports): every product at once, so a report page costs a fixed number of
+# queries however many products there are.
+
+
+@dataclass(frozen=True)
+class InstallsDay:
+    """One product's active installs (distinct sites that checked) and checks on one day."""
+
+    day: date
+    slug: str
+    name: str
+    sites: int
+    checks: int
+
+
+def installs_by_day(*, start: date, end: date) -> list[InstallsDay]:
+    """Return every product's rolled-up install days between `start` and `end`, oldest first."""
+    rows = (
+        InstallDay.objects.using(_report_database())
+        .filter(day__gte=start, day__lte=end)
+        .order_by("day", "product__name", "product_id")
+        .values_list("day", "product__slug", "product__name", "sites", "checks")
+    )
+    return [InstallsDay(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Distinct sites per plugin, WordPress and PHP version of one product on one day."""
+
+    day: date | None
+    by_dimension: dict[str, list[tuple[str, int]]]
+
+
+def adoption_latest(*, product_id: int, end: date) -> Adoption:
+    """Return the product's version adoption on its last rolled-up day up to `end`."""
+    database = _report_database()
+    day = (
+        InstallVersionDay.objects.using(database)
+        .filter(product_id=product_id, day__lte=end)
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    by_dimension: dict[str, list[tuple[str, int]]] = {
+        dimension: [] for dimension in InstallVersionDay.Dimension.values
+    }
+    if day is None:
+        return Adoption(day=None, by_dimension=by_dimension)
+    rows = (
+        InstallVersionDay.objects.using(database)
+        .filter(product_id=product_id, day=day)
+        .order_by("dimension", "-sites", "value")
+        .values_list("dimension", "value", "sites")
+    )
+    for dimension, value, sites in rows:
+        by_dimension.setdefault(dimension, []).append((value, sites))
+    return Adoption(day=day, by_dimension=by_dimension)

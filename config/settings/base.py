@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -35,11 +36,19 @@ INSTALLED_APPS = [
     "apps.updates",
     "apps.store",
     "apps.notifications",
+    # Kept in the updates role too: activations made through the update API publish
+    # activation.created, and an event with no subscriber in the publishing process is dropped.
+    "apps.webhooks",
     "apps.account",
     "apps.demo",
+    # Sales, license and install reports with charts in the admin (web role only).
+    "apps.reports",
+    "apps.backups",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (nginx's X-Request-ID or a new one).
+    "apps.core.logging.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A lost database answers 503 with Retry-After, not 500 (both roles).
@@ -112,6 +121,10 @@ DATABASES = {
     ),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The admin's reports read from the `replica` alias when DATABASES has one (production.py adds
+# it from DATABASE_REPLICA_URL); every other read and every write stays on `default`.
+# apps/reports/router.py says how.
+DATABASE_ROUTERS = ["apps.reports.router.ReportReadRouter"]
 
 
 def redis_cache(url: str) -> dict[str, Any]:
@@ -189,6 +202,22 @@ STORAGES: dict[str, Any] = {
 # to answer (apps.updates.package_storage), so a hung S3 costs one timeout per window.
 DEPOT_STORAGE_BREAKER_SECONDS = env.float("DEPOT_STORAGE_BREAKER_SECONDS", default=10.0)
 
+# Database backups (apps.backups, `manage.py db_backup` …): to DEPOT_BACKUP_DIR when set (a
+# local directory or mounted volume), else to DEPOT_BACKUP_BUCKET (default: the media bucket)
+# under DEPOT_BACKUP_PREFIX, on the media bucket's endpoint and region. db_backup keeps the
+# newest backup of each of the last DEPOT_BACKUP_KEEP_DAILY days and of each of the last
+# DEPOT_BACKUP_KEEP_WEEKLY ISO weeks that have one. DEPOT_BACKUP_DATABASE_URL: dump from there
+# (a replica, or the primary directly rather than through ProxySQL); empty: DATABASE_URL.
+DEPOT_BACKUP_DIR = env("DEPOT_BACKUP_DIR", default="")
+DEPOT_BACKUP_BUCKET = env("DEPOT_BACKUP_BUCKET", default=env("AWS_STORAGE_BUCKET_NAME", default=""))
+DEPOT_BACKUP_PREFIX = env("DEPOT_BACKUP_PREFIX", default="backups/")
+DEPOT_BACKUP_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default="")
+DEPOT_BACKUP_S3_REGION = env("AWS_S3_REGION_NAME", default="")
+DEPOT_BACKUP_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default="auto")
+DEPOT_BACKUP_KEEP_DAILY = env.int("DEPOT_BACKUP_KEEP_DAILY", default=7)
+DEPOT_BACKUP_KEEP_WEEKLY = env.int("DEPOT_BACKUP_KEEP_WEEKLY", default=4)
+DEPOT_BACKUP_DATABASE_URL = env("DEPOT_BACKUP_DATABASE_URL", default="")
+
 # axes first: it refuses a locked-out account or address before a password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -263,6 +292,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Mail waits on the SMTP server, so it has a queue (and a threaded worker) of its own: a slow
+# mail server never holds up licenses, and a burst of reminders never delays a receipt's
+# license. `make worker` consumes both queues; the image runs a worker per queue.
+DEPOT_MAIL_QUEUE = env("DEPOT_MAIL_QUEUE", default="mail")
+CELERY_TASK_ROUTES = {"apps.notifications.tasks.*": {"queue": DEPOT_MAIL_QUEUE}}
 
 # Keys and secrets of the licensing subsystem (see apps/licenses/keys.py).
 LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET", default="")
@@ -321,6 +355,14 @@ DEPOT_ADMIN_REQUIRE_2FA = env.bool("DEPOT_ADMIN_REQUIRE_2FA", default=False)
 # Without one it is open here (make run, tests) and absent (404) in production.
 DEPOT_METRICS_TOKEN = env("DEPOT_METRICS_TOKEN", default="")
 DEPOT_METRICS_REQUIRE_TOKEN = False
+# Business metrics read from the database at scrape time (orders, revenue, licenses, e-mails:
+# apps.*.metrics) are kept this many seconds in the default cache, so many pods scraped every
+# 15 s cost one set of queries per window (0: query on every scrape).
+DEPOT_METRICS_CACHE_SECONDS = env.int("DEPOT_METRICS_CACHE_SECONDS", default=30)
+# A Celery worker serves its task metrics (apps.core.task_metrics) on this port, from its main
+# process, summing its pool's children through PROMETHEUS_MULTIPROC_DIR (0: no exporter).
+# The web and updates roles ignore it: their /metrics never sees a worker's tasks.
+DEPOT_WORKER_METRICS_PORT = env.int("DEPOT_WORKER_METRICS_PORT", default=0)
 
 # Health (apps.core.health): every dependency /readyz/detail reports, by name; and what
 # /readyz requires, as groups of names of which any one passing meets the group. The web
@@ -342,6 +384,13 @@ DEPOT_CURRENCY = env("DEPOT_CURRENCY", default="USD")
 DEPOT_STORE_BASE_URL = env("DEPOT_STORE_BASE_URL", default="http://127.0.0.1:8000")
 # Percent off the tier's price when a customer renews a license before or after it expires.
 DEPOT_RENEWAL_DISCOUNT_PERCENT = env.int("DEPOT_RENEWAL_DISCOUNT_PERCENT", default=30)
+# Renewal reminders: the days before a license's expiry (negative: after it) on which beat's
+# daily task e-mails its owner, each stage once per license and expiry (apps.licenses.selectors).
+DEPOT_RENEWAL_REMINDER_DAYS: list[int] = env.list(
+    "DEPOT_RENEWAL_REMINDER_DAYS", cast=int, default=[30, 7, 1, -7]
+)
+# Days the one-click renewal link of a reminder keeps working (it outlives the last stage).
+DEPOT_RENEWAL_LINK_DAYS = env.int("DEPOT_RENEWAL_LINK_DAYS", default=30)
 # Payment gateway of the checkout: "test" (card form with documented test numbers) or "stripe".
 DEPOT_PAYMENT_GATEWAY = env("DEPOT_PAYMENT_GATEWAY", default="test")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
@@ -350,19 +399,53 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 # Seconds a webhook's signed timestamp may be old (Stripe's own libraries use 300).
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 
+# Outgoing webhooks (apps/webhooks, docs/webhooks.md). Deliveries go to public addresses only;
+# true also allows loopback, private, link-local and reserved ones (a receiver on the same
+# host or network; the tests). Off by default: an endpoint URL must not reach inside.
+DEPOT_WEBHOOKS_ALLOW_PRIVATE = env.bool("DEPOT_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# Seconds to connect and to wait for each read of the answer.
+DEPOT_WEBHOOKS_CONNECT_TIMEOUT = env.float("DEPOT_WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
+DEPOT_WEBHOOKS_READ_TIMEOUT = env.float("DEPOT_WEBHOOKS_READ_TIMEOUT", default=10.0)
+# Tries per delivery, the wait after the first failure (doubling after each), and its cap:
+# 13 tries over about 26 hours with the defaults (1, 2, 4 … 256 minutes, then 6 hours).
+DEPOT_WEBHOOKS_MAX_ATTEMPTS = env.int("DEPOT_WEBHOOKS_MAX_ATTEMPTS", default=13)
+DEPOT_WEBHOOKS_RETRY_BASE_SECONDS = env.float("DEPOT_WEBHOOKS_RETRY_BASE_SECONDS", default=60.0)
+DEPOT_WEBHOOKS_RETRY_MAX_SECONDS = env.float("DEPOT_WEBHOOKS_RETRY_MAX_SECONDS", default=21600.0)
+# Waits up to this many seconds are a Celery countdown; longer ones are sent by the beat
+# sweeper (a message held for hours outlives RabbitMQ's consumer timeout).
+DEPOT_WEBHOOKS_ETA_MAX_SECONDS = env.float("DEPOT_WEBHOOKS_ETA_MAX_SECONDS", default=900.0)
+# Failed tries in a row (any events) after which an endpoint is turned off, and who is told
+# (empty: the addresses in Django's ADMINS).
+DEPOT_WEBHOOKS_DISABLE_AFTER = env.int("DEPOT_WEBHOOKS_DISABLE_AFTER", default=50)
+DEPOT_WEBHOOKS_ALERT_EMAIL = env("DEPOT_WEBHOOKS_ALERT_EMAIL", default="")
+
+# Log lines: "json" (one object per line: time, level, logger, message, request_id, trace_id,
+# span_id, exception; production's default) or "plain" (text, the default here, for make run
+# and the tests). Workers and beat follow it too (config/celery_app.py).
+DEPOT_LOG_FORMAT = env("DEPOT_LOG_FORMAT", default="plain")
+
 # Every handler carries the redact filter: license keys, download and reset tokens and the
-# confirmation's ?key= never reach a log (gunicorn's logs: deploy/gunicorn/common.py). The
+# confirmation's ?key= never reach a log (gunicorn's logs: deploy/gunicorn/common.py); and the
+# context filter, which puts the request id and the trace and span id on each record. The
 # `django` and `django.server` loggers lose Django's own handlers, which have no filter, and
 # log through the root's.
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "apps.core.logging.RedactSecrets"}},
+    "filters": {
+        "redact": {"()": "apps.core.logging.RedactSecrets"},
+        "context": {"()": "apps.core.logging.LogContext"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DEPOT_LOG_FORMAT,
+            "filters": ["context", "redact"],
+        }
     },
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
@@ -381,4 +464,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "install-stats-rollup": {"task": "apps.updates.tasks.install_stats_rollup", "schedule": 600.0},
     "pending-orders-expire": {"task": "apps.store.tasks.pending_orders_expire", "schedule": 3600.0},
+    # Webhook deliveries whose next try is due (long backoffs, the broker down at commit).
+    "webhook-deliveries-sweep": {
+        "task": "apps.webhooks.tasks.webhook_deliveries_sweep_task",
+        "schedule": 60.0,
+    },
+    # Renewal reminders: each due stage published once (a second run finds it recorded).
+    "renewal-reminders": {
+        "task": "apps.licenses.tasks.renewal_reminders_publish_task",
+        "schedule": crontab(hour=env.int("DEPOT_RENEWAL_REMINDER_HOUR", default=9), minute=0),
+    },
 }

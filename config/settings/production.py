@@ -81,11 +81,12 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
-# base.py's logging (the redact filter on every handler) with one JSON object per line.
+# base.py's logging (the redact and context filters on every handler), one JSON object per
+# line unless DEPOT_LOG_FORMAT=plain.
+DEPOT_LOG_FORMAT = env("DEPOT_LOG_FORMAT", default="json")
 LOGGING = {
     **LOGGING,
-    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}
+        "console": {**LOGGING["handlers"]["console"], "formatter": DEPOT_LOG_FORMAT},
     },
 }

@@ -17,6 +17,11 @@ UPDATES_DROPPED_APPS = frozenset(
         # The customer's pages and the demo seeder belong to the web role.
         "apps.account",
         "apps.demo",
+        # The admin's reports (the router in DATABASE_ROUTERS stays: its flag is never set here).
+        "apps.reports",
+        # Backups run as commands of the web role's image (the CronJob); the backup-age gauge
+        # is the web role's.
+        "apps.backups",
     }
 )
 

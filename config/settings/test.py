@@ -39,6 +39,9 @@ _run_tag = str(os.getpid())
 # Tasks run in-process unless a test starts the real worker (the `celery_worker` fixture).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default=f"depot-test-{_run_tag}")
+# Mail's queue follows the run's (tests.conftest's workers consume both).
+DEPOT_MAIL_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-mail"
+CELERY_TASK_ROUTES = {"apps.notifications.tasks.*": {"queue": DEPOT_MAIL_QUEUE}}
 
 MEDIA_ROOT = BASE_DIR / ".test-media" / _run_tag
 

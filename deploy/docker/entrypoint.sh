@@ -11,10 +11,10 @@
 #   manage.py ARGS    any management command (`manage.py createsuperuser`, `manage.py check`)
 #   anything else     run as given (`sh`, `python -c ...`)
 #
-# Both worker roles default to the settings' CELERY_DEFAULT_QUEUE ("depot"): Depot has no
-# CELERY_TASK_ROUTES yet, so every task, the receipts included, goes to that one queue and
-# the two workers share it. Once mail tasks are routed to a queue of their own, set
-# DEPOT_MAIL_QUEUES to it and DEPOT_PIPELINE_QUEUES to the rest.
+# Mail tasks (receipts, refund notices, renewal reminders, password links) are routed to the
+# settings' DEPOT_MAIL_QUEUE ("mail", CELERY_TASK_ROUTES); everything else goes to
+# CELERY_DEFAULT_QUEUE ("depot"). The pipeline worker consumes the second, the mail worker the
+# first; one worker may consume both (`--queues depot,mail`, as `make worker` does).
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -38,7 +38,8 @@ bind_port() {
   esac
 }
 
-# Each gunicorn or granian worker keeps its own counters; this directory lets /metrics sum them.
+# Each gunicorn or granian worker (or Celery pool child) keeps its own counters; this
+# directory lets /metrics (or the worker's exporter) sum them.
 multiproc() {
   : "${PROMETHEUS_MULTIPROC_DIR:=/tmp/prometheus-$1}"
   export PROMETHEUS_MULTIPROC_DIR
@@ -77,6 +78,8 @@ case "$role" in
   worker-pipeline)
     : "${DJANGO_SETTINGS_MODULE:=config.settings.production}"
     export DJANGO_SETTINGS_MODULE
+    # Task metrics on DEPOT_WORKER_METRICS_PORT, summed over the pool (apps.core.task_metrics).
+    multiproc worker-pipeline
     # Prefork: fulfilment is CPU and database work (keys, licenses, statistics roll-ups).
     exec celery -A config worker \
       --queues "${DEPOT_PIPELINE_QUEUES:-$default_queue}" \
@@ -89,10 +92,12 @@ case "$role" in
   worker-mail)
     : "${DJANGO_SETTINGS_MODULE:=config.settings.production}"
     export DJANGO_SETTINGS_MODULE
+    # Task metrics on DEPOT_WORKER_METRICS_PORT, summed over the pool (apps.core.task_metrics).
+    multiproc worker-mail
     # Threads: a receipt spends its time waiting on the SMTP server, not on the CPU
     # (README, "Processes and settings").
     exec celery -A config worker \
-      --queues "${DEPOT_MAIL_QUEUES:-$default_queue}" \
+      --queues "${DEPOT_MAIL_QUEUES:-${DEPOT_MAIL_QUEUE:-mail}}" \
       --hostname "mail@%h" \
       --pool threads \
       --concurrency "${DEPOT_MAIL_CONCURRENCY:-16}" \

@@ -97,7 +97,8 @@ _TASK_LINE = re.compile(r"\[([0-9a-f-]{36})\] (received|succeeded|failed|raised|
 
 def _worker_idle(worker: Worker) -> bool:
     """Whether every task the worker received has finished (its log at level info says so)."""
-    received, finished = set(), set()
+    received: set[str] = set()
+    finished: set[str] = set()
     for task_id, what in _TASK_LINE.findall(worker.log()):
         (received if what == "received" else finished).add(task_id)
     return received <= finished
@@ -106,8 +107,15 @@ def _worker_idle(worker: Worker) -> bool:
 def _drained(worker: Worker, sent: list[str]) -> None:
     """Wait until the worker has run `sent` and everything they caused, and stays idle."""
     wait_until(lambda: all(f"[{task_id}] succeeded" in worker.log() for task_id in sent), 30)
+    wait_until(lambda: _idle_twice(worker), 30)
+
+
+def _idle_twice(worker: Worker) -> bool:
     # A task's follow-ups are received a moment after it reports success: idle twice in a row.
-    wait_until(lambda: _worker_idle(worker) and (time.sleep(0.5) or _worker_idle(worker)), 30)
+    if not _worker_idle(worker):
+        return False
+    time.sleep(0.5)
+    return _worker_idle(worker)
 
 
 @contextmanager

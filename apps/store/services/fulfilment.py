@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.core.events import publish_durable
 from apps.licenses import selectors as license_selectors
 from apps.licenses import services as license_services
+from apps.licenses.events import LicenseUpgraded
 from apps.store.events import OrderFulfilled
 from apps.store.models import Order, OrderLine, PriceTier
 from apps.store.pricing import YEAR_DAYS
@@ -55,6 +56,8 @@ def order_fulfil(*, order_id: int) -> Order:
                 price_id=tier.pk,
                 lifetime=tier.term == PriceTier.Term.LIFETIME,
             )
+            # Here, not in license_change_tier: a refund moves the tier back through it too.
+            publish_durable(LicenseUpgraded(license_id=line.license_id))
         line.fulfilled_at = now
         line.save(
             update_fields=["license_id", "previous_expires_at", "previous_tier", "fulfilled_at"]
