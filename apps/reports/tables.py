@@ -169,93 +169,112 @@ def _rate(renewed: int, due: int) -> str:
     return f"{renewed * 100 / due:.1f}" if due else ""
 
 
+def _renewal_rate_rows(
+    products: list[license_selectors.ProductLicenses],
+    renewed: dict[int, int],
+    lapsed: dict[int, int],
+) -> tuple[list[list[Cell]], list[float | int]]:
+    """Rows of the renewal-rate table (with an "All products" total) and the chart's values."""
+    rows: list[list[Cell]] = []
+    rates: list[float | int] = []
+    for p in products:
+        done, left = renewed.get(p.product_id, 0), lapsed.get(p.product_id, 0)
+        rows.append([p.name, done + left, done, left, _rate(done, done + left)])
+        rates.append(round(done * 100 / (done + left), 1) if done + left else 0)
+    all_done, all_left = sum(renewed.values()), sum(lapsed.values())
+    total = all_done + all_left
+    rows.append(["All products", total, all_done, all_left, _rate(all_done, total)])
+    return rows, rates
+
+
+def _active_table(products: list[license_selectors.ProductLicenses]) -> Table:
+    names = [p.name for p in products]
+    return Table(
+        slug="active-licenses",
+        title="Active licenses",
+        columns=["Product", "Active", "Of which lifetime"],
+        rows=[[p.name, p.active, p.lifetime] for p in products],
+        chart=Chart(
+            kind="bar",
+            labels=names,
+            datasets=[
+                Dataset("Yearly", [p.active - p.lifetime for p in products]),
+                Dataset("Lifetime", [p.lifetime for p in products]),
+            ],
+            y_title="Licenses",
+            stacked=True,
+        ),
+        note="Active and not expired: the licenses that get updates today.",
+    )
+
+
+def _pipeline_table(products: list[license_selectors.ProductLicenses]) -> Table:
+    names = [p.name for p in products]
+    return Table(
+        slug="renewal-pipeline",
+        title="Renewal pipeline",
+        columns=["Product", "Next 30 days", "31-60 days", "61-90 days", "Next 90 days"],
+        rows=[
+            [
+                p.name,
+                p.expiring_30,
+                p.expiring_60,
+                p.expiring_90,
+                p.expiring_30 + p.expiring_60 + p.expiring_90,
+            ]
+            for p in products
+        ],
+        chart=Chart(
+            kind="bar",
+            labels=names,
+            datasets=[
+                Dataset("Next 30 days", [p.expiring_30 for p in products]),
+                Dataset("31-60 days", [p.expiring_60 for p in products]),
+                Dataset("61-90 days", [p.expiring_90 for p in products]),
+            ],
+            y_title="Licenses expiring",
+            stacked=True,
+        ),
+        note="Active yearly licenses by when they expire.",
+    )
+
+
+def _rate_table(names: list[str], rate_rows: list[list[Cell]], rates: list[float | int]) -> Table:
+    return Table(
+        slug="renewal-rate",
+        title=f"Renewal rate, last {RENEWAL_RATE_DAYS} days",
+        columns=["Product", "Came up for renewal", "Renewed", "Lapsed", "Renewal rate %"],
+        rows=rate_rows,
+        chart=Chart(
+            kind="bar",
+            labels=names,
+            datasets=[Dataset("Renewal rate %", rates)],
+            y_title="%",
+        ),
+        note=f"Licenses whose expiry fell in the last {RENEWAL_RATE_DAYS} days: renewed "
+        "(a paid renewal, early or late) or still expired. Revoked licenses are left out.",
+    )
+
+
 def licenses_page(*, start: date, end: date, product: str = "") -> Page:
     """Active licenses, the renewal pipeline and the renewal rate, as of now."""
     now = timezone.now()
     since = now - timedelta(days=RENEWAL_RATE_DAYS)
     products = license_selectors.licenses_report(now=now)
-    renewed = store_selectors.renewals_by_product(since=since, until=now)
-    lapsed = license_selectors.licenses_lapsed_by_product(since=since, until=now)
-    names = [p.name for p in products]
-    rate_rows: list[list[Cell]] = []
-    rates: list[float | int] = []
-    for p in products:
-        done, left = renewed.get(p.product_id, 0), lapsed.get(p.product_id, 0)
-        rate_rows.append([p.name, done + left, done, left, _rate(done, done + left)])
-        rates.append(round(done * 100 / (done + left), 1) if done + left else 0)
-    all_done, all_left = sum(renewed.values()), sum(lapsed.values())
-    rate_rows.append(
-        [
-            "All products",
-            all_done + all_left,
-            all_done,
-            all_left,
-            _rate(all_done, all_done + all_left),
-        ]
+    rate_rows, rates = _renewal_rate_rows(
+        products,
+        store_selectors.renewals_by_product(since=since, until=now),
+        license_selectors.licenses_lapsed_by_product(since=since, until=now),
     )
+    names = [p.name for p in products]
     return Page(
         slug="licenses",
         title="Licenses and renewals",
         note=f"As of now ({now:%Y-%m-%d %H:%M} UTC); the date range does not apply here.",
         tables=[
-            Table(
-                slug="active-licenses",
-                title="Active licenses",
-                columns=["Product", "Active", "Of which lifetime"],
-                rows=[[p.name, p.active, p.lifetime] for p in products],
-                chart=Chart(
-                    kind="bar",
-                    labels=names,
-                    datasets=[
-                        Dataset("Yearly", [p.active - p.lifetime for p in products]),
-                        Dataset("Lifetime", [p.lifetime for p in products]),
-                    ],
-                    y_title="Licenses",
-                    stacked=True,
-                ),
-                note="Active and not expired: the licenses that get updates today.",
-            ),
-            Table(
-                slug="renewal-pipeline",
-                title="Renewal pipeline",
-                columns=["Product", "Next 30 days", "31-60 days", "61-90 days", "Next 90 days"],
-                rows=[
-                    [
-                        p.name,
-                        p.expiring_30,
-                        p.expiring_60,
-                        p.expiring_90,
-                        p.expiring_30 + p.expiring_60 + p.expiring_90,
-                    ]
-                    for p in products
-                ],
-                chart=Chart(
-                    kind="bar",
-                    labels=names,
-                    datasets=[
-                        Dataset("Next 30 days", [p.expiring_30 for p in products]),
-                        Dataset("31-60 days", [p.expiring_60 for p in products]),
-                        Dataset("61-90 days", [p.expiring_90 for p in products]),
-                    ],
-                    y_title="Licenses expiring",
-                    stacked=True,
-                ),
-                note="Active yearly licenses by when they expire.",
-            ),
-            Table(
-                slug="renewal-rate",
-                title=f"Renewal rate, last {RENEWAL_RATE_DAYS} days",
-                columns=["Product", "Came up for renewal", "Renewed", "Lapsed", "Renewal rate %"],
-                rows=rate_rows,
-                chart=Chart(
-                    kind="bar",
-                    labels=names,
-                    datasets=[Dataset("Renewal rate %", rates)],
-                    y_title="%",
-                ),
-                note=f"Licenses whose expiry fell in the last {RENEWAL_RATE_DAYS} days: renewed "
-                "(a paid renewal, early or late) or still expired. Revoked licenses are left out.",
-            ),
+            _active_table(products),
+            _pipeline_table(products),
+            _rate_table(names, rate_rows, rates),
         ],
     )
 
