@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.reports.forms import DateRangeForm
 from apps.reports.models import Report
 from apps.reports.router import report_reads
@@ -44,15 +45,8 @@ def _is_number(text: str) -> bool:
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReportAdmin(ReadOnlyAdmin):
+    """The reports' pages: viewed only, with `reports.view_report` (superusers always)."""
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
