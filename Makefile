@@ -10,6 +10,7 @@ UPDATES_PORT ?= 8001
 
 .PHONY: run test lint format worker beat run-updates migrate seed clean bench-updates bench-checkout
 .PHONY: stack stack-down
+.PHONY: load load-compare
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -232,6 +233,26 @@ stack: $(STAMP)
 
 stack-down:
 	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) deploy/stack/run.py down
+
+# `make load`: Locust against a `make stack` of its own (run directory .stack-load, ports 280xx,
+# private MariaDB/Redis/RabbitMQ when a fault stops one), faults on a schedule, the invariants
+# checked after the drain (the exit status), a report with plots in bench/load/report/latest.
+# `make load SCENARIO=storm DURATION=60 FAULTS=storm-flush`; `make load-compare` runs it
+# without faults first and puts both side by side. bench/load/README.md.
+SCENARIO ?= mixed
+DURATION ?= 600
+FAULTS ?= full
+USERS ?= 0
+load: $(STAMP)
+	@[ -x "$(NGINX)" ] || rm -f $(VENV)/.nginx
+	@$(MAKE) --no-print-directory $(VENV)/.mysqlclient $(VENV)/.nginx $(VENV)/.granian
+	$(PIP) install --quiet --disable-pip-version-check -r requirements/bench.txt
+	$(PY) bench/load/run.py --scenario $(SCENARIO) --duration $(DURATION) --faults $(FAULTS) \
+		--users $(USERS) $(LOAD_ARGS)
+
+load-compare: $(STAMP)
+	$(MAKE) --no-print-directory load FAULTS=none LOAD_ARGS="--out bench/load/report/baseline $(LOAD_ARGS)"
+	$(MAKE) --no-print-directory load LOAD_ARGS="--baseline bench/load/report/baseline $(LOAD_ARGS)"
 
 clean:
 	rm -rf $(VENV) .test-media .test-db.sqlite3 .pytest_cache .mypy_cache .ruff_cache

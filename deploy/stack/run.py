@@ -46,6 +46,8 @@ HERE = ROOT / "deploy" / "stack"
 NGINX_CONF = ROOT / "deploy" / "nginx"
 VENV_BIN = ROOT / ".venv" / "bin"
 PROCESSES = ("nginx", "web", "updates", "pipeline", "mail", "beat", "s3", "smtp")
+# DEPOT_STACK_PRIVATE_SERVICES=1: the services deploy/stack/private.py starts, outside honcho.
+PRIVATE = ("mariadb", "redis", "rabbitmq")
 SECRET_NAMES = (
     "DJANGO_SECRET_KEY",
     "LICENSE_KEY_HMAC_SECRET",
@@ -201,7 +203,7 @@ def _is_role(pid: int, directory: Path) -> bool:
 def _roles(directory: Path) -> list[int]:
     """The live processes the stack's pid files name (honcho and each role's main process)."""
     found = []
-    for name in ("honcho", *PROCESSES):
+    for name in ("honcho", *PROCESSES, *PRIVATE):
         pid = pid_file_read(directory / "pids" / f"{name}.pid")
         if pid is not None and _alive(pid) and _is_role(pid, directory):
             found.append(pid)
@@ -270,7 +272,7 @@ def sweep(directory: Path) -> list[int]:
     stop_pids(roles, "stack-down")
     rest = stack_processes(directory)
     stop_pids(rest, "stack-down", grace=5)
-    for name in ("honcho", *PROCESSES):
+    for name in ("honcho", *PROCESSES, *PRIVATE):
         (directory / "pids" / f"{name}.pid").unlink(missing_ok=True)
     return roles + rest
 
@@ -419,6 +421,8 @@ def database_recreate(stack: Stack) -> None:
 def vhost_ensure(stack: Stack) -> str:
     """Create the RabbitMQ vhost with rabbitmqctl (root only); return the vhost to use."""
     wanted = stack.env["DEPOT_STACK_VHOST"]
+    if private_mode(stack):
+        return "/"  # the private node is the stack's alone
     rabbitmqctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     if os.geteuid() != 0 or not os.access(rabbitmqctl, os.X_OK):
         say(
@@ -457,6 +461,8 @@ def environment_derive(stack: Stack, *, vhost: str) -> None:
     env["CELERY_BROKER_URL"] = f"{broker}//" if vhost == "/" else f"{broker}/{vhost}"
     # On the shared default vhost, a queue of its own keeps the stack's tasks from others'.
     env["CELERY_DEFAULT_QUEUE"] = "depot-stack" if vhost == "/" else "depot"
+    # The receipts' queue (CELERY_TASK_ROUTES), likewise.
+    env["DEPOT_MAIL_QUEUE"] = "depot-stack-mail" if vhost == "/" else "mail"
     env["AWS_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{stack.port('S3')}"
     env["EMAIL_PORT"] = str(stack.port("SMTP"))
     env["DEPOT_STORE_BASE_URL"] = stack.store_url
@@ -503,8 +509,15 @@ def nginx_generate(stack: Stack) -> Path:
     head = f"pid {into / 'nginx.pid'};\ndaemon off;\n"
     if os.geteuid() == 0:
         head += "user root;\n"
+    nginx_edits = [("include upstreams-compose.conf;", "include upstreams-stack.conf;")]
+    # bench/load: every simulated site comes from 127.0.0.1, one address for nginx's limit.
+    rate = stack.env.get("DEPOT_STACK_NGINX_UPDATES_RATE", "")
+    if rate:
+        nginx_edits.append(
+            ("zone=depot_updates:20m rate=15r/s;", f"zone=depot_updates:20m rate={rate};")
+        )
     edits = {
-        "nginx.conf": [("include upstreams-compose.conf;", "include upstreams-stack.conf;")],
+        "nginx.conf": nginx_edits,
         "depot-store.conf": [("listen 8080 ", f"listen 127.0.0.1:{stack.port('STORE')} ")],
         "depot-updates.conf": [("listen 8081;", f"listen 127.0.0.1:{stack.port('UPDATES')};")],
     }
@@ -636,6 +649,27 @@ class Stopping(Exception):
     pass
 
 
+def private_mode(stack: Stack) -> bool:
+    """DEPOT_STACK_PRIVATE_SERVICES=1: MariaDB, Redis and RabbitMQ of the stack's own."""
+    return stack.env.get("DEPOT_STACK_PRIVATE_SERVICES", "0").lower() in ("1", "true", "yes")
+
+
+def private_start(stack: Stack) -> object:
+    """Start the private services (deploy/stack/private.py) and point the stack at them.
+
+    For bench/load/chaos.py, which stops them during a run: never the shared ones.
+    """
+    import private
+
+    services = private.Private.of(stack.dir, stack.env)
+    stack.env.update(services.urls)
+    try:
+        private.services_start(services, say)
+    except RuntimeError as error:
+        raise StackError(str(error)) from error
+    return services
+
+
 def up() -> int:
     started = time.monotonic()
     stack = stack_config()
@@ -650,6 +684,7 @@ def up() -> int:
     (stack.pids / "run.pid").write_text(f"{os.getpid()}\n")
 
     honcho: subprocess.Popen[bytes] | None = None
+    services: object = None
 
     def _stop(signum: int, frame: object) -> None:
         raise Stopping
@@ -657,6 +692,8 @@ def up() -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
+        if private_mode(stack):
+            services = private_start(stack)
         services_check(stack)
         environment_derive(stack, vhost="/")  # the broker URL is set again below
         secrets_ensure(stack)
@@ -716,6 +753,8 @@ def up() -> int:
                 stack.env["DEPOT_STACK_LICENSES"],
                 "--summary",
                 str(stack.dir / "seed.json"),
+                "--sites-file",
+                str(stack.dir / "sites.jsonl"),
             ),
             "manage.py seed_stack",
             timeout=600,
@@ -746,6 +785,11 @@ def up() -> int:
             honcho.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 honcho.wait(timeout=GRACE_SECONDS)
+        if services is not None:
+            import private
+
+            assert isinstance(services, private.Private)
+            private.services_stop(services)
         left = sweep(stack.dir)
         if left:
             say(f"stopped what honcho left: {left}")

@@ -175,9 +175,17 @@ def customers_seed(count: int) -> list[User]:
 
 
 def licenses_seed(
-    *, count: int, catalogue: list[tuple[Product, list[PriceTier]]], customers: list[User]
+    *,
+    count: int,
+    catalogue: list[tuple[Product, list[PriceTier]]],
+    customers: list[User],
+    record: list[dict[str, Any]] | None = None,
 ) -> tuple[int, int]:
-    """Import `count` licenses with Depot-shaped keys; return (licenses, activations)."""
+    """Import `count` licenses with Depot-shaped keys; return (licenses, activations).
+
+    `record` collects each license's key, plugin, state and sites: what bench/load's
+    simulated WordPress sites check with (the keys exist in clear nowhere else).
+    """
     rng = random.SystemRandom()
     now = timezone.now()
     weights = [share for *_, share in TIERS]
@@ -198,8 +206,9 @@ def licenses_seed(
         if used and rng.random() < 0.2:
             sites.append((f"https://staging.shop{n}.example.com/", True))
         customer = customers[n % len(customers)]
+        key = key_new(rng)
         license_services.license_import(
-            key=key_new(rng),
+            key=key,
             product=product,
             email=customer.email,
             customer=customer,
@@ -210,6 +219,17 @@ def licenses_seed(
             sites=sites,
         )
         activations += len(sites)
+        if record is not None:
+            record.append(
+                {
+                    "key": key,
+                    "slug": product.slug,
+                    "name": product.name,
+                    "status": status,
+                    "expired": expires_at is not None and expires_at < now,
+                    "sites": [url for url, _ in sites],
+                }
+            )
     return count, activations
 
 
@@ -274,6 +294,12 @@ class Command(BaseCommand):
         parser.add_argument("--licenses", type=int, default=3000, help="how many licenses")
         parser.add_argument("--summary", type=Path, help="write a JSON summary to this file")
         parser.add_argument(
+            "--sites-file",
+            type=Path,
+            help="write each seeded license (key, plugin, state, sites) as a JSON line, for "
+            "bench/load; the file holds keys in clear, so it is made readable by its owner only",
+        )
+        parser.add_argument(
             "--updates-url",
             default="",
             help="the updates host (default DEPOT_UPDATES_BASE_URL), for the plugins' Update URI",
@@ -299,9 +325,18 @@ class Command(BaseCommand):
             sample = sample_seed(product=first, tier=first_tiers[1])
             if fresh and options["licenses"] > 0:
                 customers = customers_seed(max(1, options["licenses"] * 2 // 5))
+                record: list[dict[str, Any]] | None = [] if options["sites_file"] else None
                 licenses, activations = licenses_seed(
-                    count=options["licenses"], catalogue=catalogue, customers=customers
+                    count=options["licenses"],
+                    catalogue=catalogue,
+                    customers=customers,
+                    record=record,
                 )
+                if record is not None:
+                    options["sites_file"].touch(mode=0o600)
+                    options["sites_file"].write_text(
+                        "".join(json.dumps(row) + "\n" for row in record)
+                    )
                 counts.update(customers=len(customers), licenses=licenses, activations=activations)
         admin = admin_seed()
         summary = {"counts": counts, "sample": sample, "admin": admin, "coupon": COUPON}
