@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from typing import Any
 from weakref import WeakKeyDictionary
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, default_storage, storages
 from django.db.models.fields.files import FieldFile
+from storages.utils import clean_name
 
 from apps.core.errors import DomainError
 
@@ -30,6 +34,8 @@ RETRY_AFTER_SECONDS = 30
 # change makes a new instance, with no history).
 _failed_at: WeakKeyDictionary[Storage, float] = WeakKeyDictionary()
 _CHUNK = 1024 * 1024
+# The download probe's boto3 clients (not thread-safe to build: one set per thread).
+_probe_clients = threading.local()
 
 
 class StorageUnavailable(DomainError):
@@ -109,7 +115,7 @@ def package_check(*, name: str, label: str) -> None:
     """Raise PackageMissing or StorageUnavailable unless storage holds `name` now."""
     storage = _breaker_check(label)
     try:
-        present = storage.exists(name)
+        present = _probe(storage, name)
     except STORAGE_ERRORS as exc:
         _breaker_trip(storage, label, name)
         raise _unavailable(label) from exc
@@ -117,6 +123,51 @@ def package_check(*, name: str, label: str) -> None:
         # The release is still offered, so an operator must re-upload or unpublish it.
         logger.error("package of %s missing from storage: %s", label, name)
         raise _missing(label)
+
+
+def _probe(storage: Storage, name: str) -> bool:
+    """Whether `storage` holds `name`, asked once with DEPOT_STORAGE_PROBE_TIMEOUT on S3.
+
+    The download view asks while a worker thread waits (granian's updates role has one
+    blocking thread per worker, and the update checks queue behind it), so a hung S3 may cost
+    it one short attempt, not the storage client's two full ones.
+    """
+    if not hasattr(storage, "bucket_name"):
+        return storage.exists(name)
+    try:
+        _probe_client(storage).head_object(
+            Bucket=storage.bucket_name,
+            Key=storage._normalize_name(clean_name(name)),  # type: ignore[attr-defined]
+        )
+    except ClientError as err:
+        if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+    return True
+
+
+def _probe_client(storage: Storage) -> Any:
+    """A client of `storage`'s own session and endpoint with one short attempt, per thread."""
+    timeout = float(settings.DEPOT_STORAGE_PROBE_TIMEOUT)
+    clients: dict[tuple[int, float], Any] = _probe_clients.__dict__.setdefault("clients", {})
+    key = (id(storage), timeout)
+    if key not in clients:
+        config = storage.client_config.merge(  # type: ignore[attr-defined]
+            Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+            )
+        )
+        clients[key] = storage._create_session().client(  # type: ignore[attr-defined]
+            "s3",
+            region_name=storage.region_name,  # type: ignore[attr-defined]
+            use_ssl=storage.use_ssl,  # type: ignore[attr-defined]
+            endpoint_url=storage.endpoint_url,  # type: ignore[attr-defined]
+            config=config,
+            verify=storage.verify,  # type: ignore[attr-defined]
+        )
+    return clients[key]
 
 
 def package_open(*, name: str, label: str) -> File:

@@ -201,6 +201,10 @@ STORAGES: dict[str, Any] = {
 # Seconds each process answers downloads 503 without asking storage again after it failed
 # to answer (apps.updates.package_storage), so a hung S3 costs one timeout per window.
 DEPOT_STORAGE_BREAKER_SECONDS = env.float("DEPOT_STORAGE_BREAKER_SECONDS", default=10.0)
+# Seconds a download waits for S3 to say the package is there before it answers 503: one
+# attempt, so a hung S3 holds an updates worker (and the checks queued behind it) this long
+# once per breaker window, not the storage client's two full attempts (about 10 s).
+DEPOT_STORAGE_PROBE_TIMEOUT = env.float("DEPOT_STORAGE_PROBE_TIMEOUT", default=1.0)
 
 # Database backups (apps.backups, `manage.py db_backup` …): to DEPOT_BACKUP_DIR when set (a
 # local directory or mounted volume), else to DEPOT_BACKUP_BUCKET (default: the media bucket)

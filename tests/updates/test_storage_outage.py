@@ -6,7 +6,10 @@ filesystem cases use a directory of the test's own. Never a 500.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -323,3 +326,45 @@ def test_a_release_on_s3_is_published_with_its_object_in_the_bucket(
     head = private_s3.client().head_object(Bucket=private_s3.bucket, Key=release.zip_file.name)
     assert head["ContentLength"] == release.size
     assert default_storage.exists(release.zip_file.name)
+
+
+class HungEndpoint:
+    """A TCP listener that accepts connections and never answers: S3 hung, counted."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_with_s3_hung_a_download_probes_once_with_the_short_probe_timeout(
+    client, private_s3: PrivateS3, release: Release, issued: Issued, settings
+):
+    # Given: S3's address takes connections and answers nothing
+    settings.DEPOT_STORAGE_PROBE_TIMEOUT = 0.5
+    url = _package_url(client, issued.key)
+    private_s3.stop()
+    hung = HungEndpoint(private_s3.port)
+    try:
+        # When a download asks whether the package is there
+        response, ms = _timed(lambda: client.get(url, HTTP_USER_AGENT=WP_UA))
+    finally:
+        hung.close()
+
+    # Then it asked once (no retry holding the worker a second time) and answered 503
+    assert response.status_code == 503
+    assert response.json()["code"] == "storage_unavailable"
+    assert len(hung.accepted) == 1
+    print(f"\ndownload probe with S3 hung: {ms:.0f} ms")
