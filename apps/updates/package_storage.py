@@ -149,8 +149,15 @@ def _probe(storage: Storage, name: str) -> bool:
 def _probe_client(storage: Storage) -> Any:
     """A client of `storage`'s own session and endpoint with one short attempt, per thread."""
     timeout = float(settings.DEPOT_STORAGE_PROBE_TIMEOUT)
-    clients: dict[tuple[int, float], Any] = _probe_clients.__dict__.setdefault("clients", {})
-    key = (id(storage), timeout)
+    clients: dict[tuple[Any, ...], Any] = _probe_clients.__dict__.setdefault("clients", {})
+    # By what the client connects with, not id(storage): a new storage (a settings change)
+    # may reuse an old one's id.
+    key = (
+        storage.endpoint_url,  # type: ignore[attr-defined]
+        storage.region_name,  # type: ignore[attr-defined]
+        storage.access_key,  # type: ignore[attr-defined]
+        timeout,
+    )
     if key not in clients:
         config = storage.client_config.merge(  # type: ignore[attr-defined]
             Config(
