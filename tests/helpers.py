@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -110,3 +111,35 @@ def gunicorn_start(
         tail = log.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{error}:\n{tail}") from None
     return server
+
+
+# The ports a `make stack` listens on (deploy/stack/stack.env names each DEPOT_STACK_<X>_PORT).
+STACK_PORTS = ("STORE", "UPDATES", "WEB", "UPDATES_ROLE", "S3", "SMTP")
+
+
+def stack_env(name: str) -> dict[str, str]:
+    """The environment of a stack of a test's own on the test run's services.
+
+    Free ports, database and RabbitMQ vhost `name` (never a running stack's: its workers would
+    take this stack's tasks), the test run's own Redis db; a minimal environment otherwise.
+    """
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}"
+    redis = urlsplit(settings.CACHES["default"]["LOCATION"])
+    broker = urlsplit(settings.CELERY_BROKER_URL)
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "CI")
+    env = {key: os.environ[key] for key in keep if key in os.environ}
+    env.update({f"DEPOT_STACK_{port}_PORT": str(free_port()) for port in STACK_PORTS})
+    env.update(
+        DEPOT_STACK_MARIADB_URL=f"mysql://{db['USER']}:{db['PASSWORD']}@{host}",
+        DEPOT_STACK_DATABASE=name,
+        DEPOT_STACK_REDIS_URL=f"redis://{redis.hostname}:{redis.port or 6379}",
+        DEPOT_STACK_REDIS_DB=redis.path.strip("/") or "0",
+        DEPOT_STACK_RABBITMQ_URL=f"{broker.scheme}://{broker.netloc}",
+        DEPOT_STACK_VHOST=name,
+    )
+    return env

@@ -17,16 +17,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 
 from tests.deploy.test_stack import _database_drop, _vhost_drop, listening, stack_pids
-from tests.helpers import free_port
+from tests.helpers import STACK_PORTS, stack_env
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = ("STORE", "UPDATES", "WEB", "UPDATES_ROLE", "S3", "SMTP")
 
 pytestmark = [pytest.mark.real_services]
 
@@ -42,22 +40,10 @@ def test_a_short_mixed_load_run_holds_every_invariant_and_leaves_nothing_running
     if settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1] != "mysql":
         pytest.skip("the stack runs on MariaDB")
     # Given a stack of its own on the test run's services: free ports, its own names
-    db = settings.DATABASES["default"]
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}"
     name = f"depot_load_test_{os.getpid()}"
-    redis = urlsplit(settings.CACHES["default"]["LOCATION"])
-    broker = urlsplit(settings.CELERY_BROKER_URL)
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "CI")
-    env = {key: os.environ[key] for key in keep if key in os.environ}
-    ports = {port: free_port() for port in PORTS}
-    env.update({f"DEPOT_STACK_{port}_PORT": str(number) for port, number in ports.items()})
+    env = stack_env(name)
+    ports = {port: int(env[f"DEPOT_STACK_{port}_PORT"]) for port in STACK_PORTS}
     env.update(
-        DEPOT_STACK_MARIADB_URL=f"mysql://{db['USER']}:{db['PASSWORD']}@{host}",
-        DEPOT_STACK_DATABASE=name,
-        DEPOT_STACK_REDIS_URL=f"redis://{redis.hostname}:{redis.port or 6379}",
-        DEPOT_STACK_REDIS_DB=redis.path.strip("/") or "0",
-        DEPOT_STACK_RABBITMQ_URL=f"{broker.scheme}://{broker.netloc}",
-        DEPOT_STACK_VHOST=name,
         # Every buyer signs in afterwards and applies the coupon: each path runs.
         LOAD_SIGN_IN_SHARE="1",
         LOAD_COUPON_SHARE="1",

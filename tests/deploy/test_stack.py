@@ -21,16 +21,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 
 from tests.deploy.tools import ci
-from tests.helpers import free_port
+from tests.helpers import STACK_PORTS, stack_env
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = ("STORE", "UPDATES", "WEB", "UPDATES_ROLE", "S3", "SMTP")
 # Up to the seeded catalogue, on a clean clone `make stack` takes well under a minute here;
 # the bound is three.
 UP_TIMEOUT = 180
@@ -121,27 +119,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     if settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1] != "mysql":
         pytest.skip("the stack runs on MariaDB")
     directory = tmp_path_factory.mktemp("stack")
-    db = settings.DATABASES["default"]
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}"
     name = f"depot_stack_test_{os.getpid()}"
-    redis = urlsplit(settings.CACHES["default"]["LOCATION"])
-    broker = urlsplit(settings.CELERY_BROKER_URL)
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "CI")
-    env = {key: os.environ[key] for key in keep if key in os.environ}
-    ports = {port: free_port() for port in PORTS}
-    env.update({f"DEPOT_STACK_{port}_PORT": str(number) for port, number in ports.items()})
-    env.update(
-        DEPOT_STACK_DIR=str(directory),
-        DEPOT_STACK_MARIADB_URL=f"mysql://{db['USER']}:{db['PASSWORD']}@{host}",
-        DEPOT_STACK_DATABASE=name,
-        # The test run's own Redis db (flushed by the run anyway), never a running stack's.
-        DEPOT_STACK_REDIS_URL=f"redis://{redis.hostname}:{redis.port or 6379}",
-        DEPOT_STACK_REDIS_DB=redis.path.strip("/") or "0",
-        DEPOT_STACK_RABBITMQ_URL=f"{broker.scheme}://{broker.netloc}",
-        # Not a running stack's vhost: its workers would take this stack's tasks.
-        DEPOT_STACK_VHOST=name,
-        DEPOT_STACK_LICENSES="300",
-    )
+    env = stack_env(name)
+    ports = {port: int(env[f"DEPOT_STACK_{port}_PORT"]) for port in STACK_PORTS}
+    env.update(DEPOT_STACK_DIR=str(directory), DEPOT_STACK_LICENSES="300")
     log = directory / "make-stack.log"
     assert not stack_pids(directory)
     with log.open("wb") as out:
