@@ -3,14 +3,16 @@
 `email_send` is the one way out: a unique `EmailLog` row per message, locked while the message
 goes to the mail server, so a retried or duplicated task finds it sent and stops. A failure is
 recorded on the row (committed, so it survives the task's retry) and raised again for Celery to
-retry with backoff. The receipt and the refund notice build their context here from the
-selectors of the store, licenses and updates.
+retry with backoff, unless the mail server had already accepted the message: then only the
+write is retried, in the task, and the message is never sent twice. The receipt and the refund
+notice build their context here from the selectors of the store, licenses and updates.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +23,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -63,6 +65,7 @@ def email_send(
     )
     if log.status == EmailLog.Status.SENT:
         return log
+    accepted = False
     try:
         text = render_to_string(f"notifications/email/{template}.txt", context)
         html = render_to_string(f"notifications/email/{template}.html", context)
@@ -75,24 +78,13 @@ def email_send(
             message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers)
             message.attach_alternative(html, "text/html")
             message.send()
-            log.to, log.subject, log.template = to, subject, template
-            log.status = EmailLog.Status.SENT
-            log.attempts += 1
-            log.error = ""
-            log.sent_at = timezone.now()
-            log.save(
-                update_fields=[
-                    "to",
-                    "subject",
-                    "template",
-                    "status",
-                    "attempts",
-                    "error",
-                    "sent_at",
-                    "updated_at",
-                ]
-            )
+            accepted = True
+            _sent_mark(log, to=to, subject=subject, template=template)
     except Exception as exc:
+        if accepted:
+            # The mail server has the message; only recording it failed (the database went
+            # away mid-task). Raising would make Celery send it again: record it, no resend.
+            return _sent_record_again(log, to=to, subject=subject, template=template, exc=exc)
         # Outside the rolled-back transaction, so the failure survives for the retry.
         EmailLog.objects.filter(pk=log.pk).update(
             status=EmailLog.Status.FAILED,
@@ -102,6 +94,59 @@ def email_send(
         )
         raise
     return log
+
+
+def _sent_mark(log: EmailLog, *, to: str, subject: str, template: str) -> None:
+    """Record `log` as sent (one UPDATE; a failed try leaves the row and `log` untouched)."""
+    now = timezone.now()
+    fields = {"to": to, "subject": subject, "template": template, "error": ""}
+    EmailLog.objects.filter(pk=log.pk).update(
+        **fields,
+        status=EmailLog.Status.SENT,
+        attempts=F("attempts") + 1,
+        sent_at=now,
+        updated_at=now,
+    )
+    log.to, log.subject, log.template, log.error = to, subject, template, ""
+    log.status, log.attempts, log.sent_at, log.updated_at = (
+        EmailLog.Status.SENT,
+        log.attempts + 1,
+        now,
+        now,
+    )
+
+
+def _sent_record_again(
+    log: EmailLog, *, to: str, subject: str, template: str, exc: Exception
+) -> EmailLog:
+    """Record a message the mail server accepted, retrying the write (never the send).
+
+    Tried on a fresh connection every `DEPOT_MAIL_RECORD_RETRY_DELAY` seconds for up to
+    `DEPOT_MAIL_RECORD_RETRY_SECONDS` (a database restart takes seconds). If the database
+    stays away longer, the row keeps its earlier status and the error is logged: a receipt
+    the buyer may see twice is worse than a log row an operator reconciles by hand.
+    """
+    logger.warning("e-mail %s sent, recording it failed (%s); retrying", log.dedupe_key, exc)
+    deadline = time.monotonic() + settings.DEPOT_MAIL_RECORD_RETRY_SECONDS
+    while True:
+        if not transaction.get_connection().in_atomic_block:
+            # A fresh connection: the old one died with the database (a no-op if it lives).
+            transaction.get_connection().close()
+        try:
+            _sent_mark(log, to=to, subject=subject, template=template)
+        except DatabaseError as again:
+            if time.monotonic() >= deadline or transaction.get_connection().in_atomic_block:
+                logger.error(
+                    "e-mail %s was sent but could not be recorded as sent (%s); "
+                    "not sending it again",
+                    log.dedupe_key,
+                    again,
+                )
+                return log
+            time.sleep(settings.DEPOT_MAIL_RECORD_RETRY_DELAY)
+        else:
+            logger.info("e-mail %s recorded as sent after %s", log.dedupe_key, exc)
+            return log
 
 
 def _store_url(path: str) -> str:

@@ -301,6 +301,10 @@ CELERY_TIMEZONE = "UTC"
 # license. `make worker` consumes both queues; the image runs a worker per queue.
 DEPOT_MAIL_QUEUE = env("DEPOT_MAIL_QUEUE", default="mail")
 CELERY_TASK_ROUTES = {"apps.notifications.tasks.*": {"queue": DEPOT_MAIL_QUEUE}}
+# A message the mail server accepted is never sent again: if recording it fails (the database
+# restarting), the worker retries just that write, every 2 s for up to 90 s.
+DEPOT_MAIL_RECORD_RETRY_SECONDS = 90.0
+DEPOT_MAIL_RECORD_RETRY_DELAY = 2.0
 
 # Keys and secrets of the licensing subsystem (see apps/licenses/keys.py).
 LICENSE_KEY_HMAC_SECRET = env("LICENSE_KEY_HMAC_SECRET", default="")
