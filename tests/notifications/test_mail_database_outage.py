@@ -72,6 +72,6 @@ def test_a_receipt_accepted_just_before_the_database_goes_away_is_recorded_and_n
 
     # then the worker recorded it once the database was back, and sent nothing again.
     assert len(messages) == 1, [m["Subject"] for m in messages]
-    assert log.attempts == 1 and log.error == ""
+    assert log is not None and log.attempts == 1 and log.error == ""
     assert EmailLog.objects.filter(dedupe_key=f"receipt:order:{order.pk}").count() == 1
     assert "recorded as sent after" in worker.log()
