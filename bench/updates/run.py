@@ -107,11 +107,21 @@ DEFAULT_CONFIGS = "sync-2,sync-4,gthread-5x4,gthread-2x4,gthread-2x8,granian-2x1
 class Server:
     """One server process group we started; stopped by its own process-group id."""
 
-    def __init__(self, config: ServerConfig, *, role: str, port: int, logdir: Path) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        role: str,
+        port: int,
+        logdir: Path,
+        root: Path = ROOT,
+        tag: str = "",
+    ) -> None:
+        """Serve `role` from the tree at `root` (another checkout: a baseline) with this venv."""
         self.config, self.role, self.port = config, role, port
         settings = "config.settings.updates" if role == "updates" else "config.settings.production"
         conf = "updates.conf.py" if role == "updates" else "web.conf.py"
-        env = {**os.environ, **ENV, "DJANGO_SETTINGS_MODULE": settings}
+        env = {**os.environ, **ENV, "DJANGO_SETTINGS_MODULE": settings, "PYTHONPATH": str(root)}
         if config.kind == "gunicorn":
             env.update(
                 GUNICORN_BIND=f"127.0.0.1:{port}",
@@ -121,7 +131,7 @@ class Server:
                 # As deployed, the access log goes to stdout (here: the server's log file).
                 GUNICORN_ACCESS_LOG="-",
                 BENCH_ACCESS_LOG="1" if config.access_log else "0",
-                BENCH_GUNICORN_CONF=str(ROOT / "deploy" / "gunicorn" / conf),
+                BENCH_GUNICORN_CONF=str(root / "deploy" / "gunicorn" / conf),
             )
             cmd = [str(VENV_BIN / "gunicorn"), "config.wsgi", "-c", str(HERE / "gunicorn_conf.py")]
         else:
@@ -144,11 +154,11 @@ class Server:
                 "--log-level",
                 "warning",
             ]
-        self.log_path = logdir / f"server-{role}-{config.name}.log"
+        self.log_path = logdir / f"server-{role}-{config.name}{tag}.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -272,6 +282,28 @@ def native_request(site: dict[str, Any], fx: dict[str, Any]) -> dict[str, Any]:
         "method": "POST",
         "path": "/updates/v1/check",
         "headers": {"User-Agent": _ua(site["site_url"]), "Content-Type": "application/json"},
+        "body": body,
+    }
+
+
+def edd_check_request(lic: dict[str, Any]) -> dict[str, Any]:
+    """EDD `check_license` as EDD's sample plugin sends it from its settings screen."""
+    body = urllib.parse.urlencode(
+        {
+            "edd_action": "check_license",
+            "license": lic["key"],
+            "item_id": lic["item_id"],
+            "url": lic["site_url"],
+            "environment": "production",
+        }
+    )
+    return {
+        "method": "POST",
+        "path": "/updates/edd/",
+        "headers": {
+            "User-Agent": _ua(lic["site_url"]),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
         "body": body,
     }
 
