@@ -280,6 +280,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A prefork child whose resident memory passed this many KiB is replaced after its task (Celery's
+# worker_max_memory_per_child). A child starts near 90 MB; `make load` saw children grow to
+# 130-170 MB in a 60 s Redis outage (every task failing, logging and retrying) and keep it.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("DEPOT_WORKER_MAX_MEMORY_PER_CHILD_KB", default=153600)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default="depot")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -325,3 +325,29 @@ def test_a_prefork_child_killed_in_the_middle_of_order_fulfil_loses_and_duplicat
     assert License.objects.count() == 1
     assert License.objects.get().order_line_id == order.lines.get().pk
     assert len(_receipts(order)) == 1 and len(messages) == 1
+
+
+def test_a_prefork_child_over_its_memory_bound_is_replaced_after_its_task(
+    celery_workers: Workers,
+) -> None:
+    # Given a prefork worker whose children may hold 1 KiB (every child is over it)
+    shop = shop_create()
+    with (
+        SmtpSink(SlowHandler()) as smtp,
+        prefork_worker(
+            celery_workers, DEPOT_WORKER_MAX_MEMORY_PER_CHILD_KB="1", **smtp.env
+        ) as worker,
+    ):
+        first = wait_until(lambda: _children(worker.process.pid), timeout=10)
+        # when a purchase's tasks run,
+        assert buy(Client(), shop.personal).status_code == 303
+        order = Order.objects.get()
+        wait_until(lambda: _delivered(order), timeout=60)
+        # then the child that ran them was replaced (Celery's worker_max_memory_per_child),
+        # and the purchase was fulfilled once all the same.
+        after = wait_until(
+            lambda: [pid for pid in _children(worker.process.pid) if pid not in first],
+            timeout=20,
+        )
+    assert after and set(first).isdisjoint(after)
+    assert License.objects.count() == 1 and len(_receipts(order)) == 1
