@@ -65,7 +65,8 @@ LOAD_STACK = {
     "DEPOT_STACK_PRIVATE_RABBITMQ_PORT": "28672",
     "DEPOT_STACK_PRIVATE_RABBITMQ_DIST_PORT": "28673",
     "DEPOT_STACK_DATABASE": "depot_load",
-    "DEPOT_STACK_REDIS_DB": "13",
+    # Not the test suite's Redis db (13), bench/updates' (5) or `make stack`'s (11).
+    "DEPOT_STACK_REDIS_DB": "7",
     "DEPOT_STACK_VHOST": "depot_load",
     "DEPOT_UPDATE_RATE_LIMIT": "1000000",
     "DEPOT_LICENSE_RATE_LIMIT": "1000000",
