@@ -1,4 +1,4 @@
-"""The hot path: warm checks make no SQL query and one Redis round trip; changes show at once."""
+"""The hot path: warm checks make no SQL query and no Redis round trip; changes show at once."""
 
 from __future__ import annotations
 
@@ -50,6 +50,25 @@ def redis_round_trips():
         AbstractConnection.send_packed_command = original
 
 
+@contextmanager
+def redis_commands():
+    """Record what redis-py sends over the socket (each command or pipeline, as bytes)."""
+    from redis.connection import AbstractConnection
+
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    def spy(self, command, check_health=True):
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = spy
+    try:
+        yield sent
+    finally:
+        AbstractConnection.send_packed_command = original
+
+
 def test_a_warm_licensed_check_makes_no_sql_query(
     client, release, issued, django_assert_num_queries
 ):
@@ -62,16 +81,36 @@ def test_a_warm_licensed_check_makes_no_sql_query(
 
 
 @pytest.mark.real_services
-def test_a_warm_licensed_check_is_one_redis_round_trip(
+def test_a_warm_licensed_check_makes_no_redis_round_trip(
     client, release, issued, django_assert_num_queries
 ):
-    _puc(client, issued.key)
+    _puc(client, issued.key)  # activates the site: the state changes, its copy is dropped
+    _puc(client, issued.key)  # reads the new state from Redis into this process's copy
 
     with redis_round_trips() as sent, django_assert_num_queries(0):
         doc = _puc(client, issued.key).json()
 
     assert "download_url" in doc
-    assert len(sent) == 1
+    assert len(sent) == 0
+
+
+@pytest.mark.real_services
+def test_with_the_push_channel_lost_a_warm_check_is_one_round_trip_again(
+    client, release, issued, django_assert_num_queries
+):
+    _puc(client, issued.key)
+    _puc(client, issued.key)
+    from django_redis import get_redis_connection
+
+    # Redis drops the process's subscription (as a restart or a network cut would)
+    get_redis_connection("default").execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+    with redis_commands() as sent, django_assert_num_queries(0):
+        doc = _puc(client, issued.key).json()
+
+    # The loss is noticed before the copy is trusted: this check asked Redis itself.
+    assert "download_url" in doc
+    assert sum(b"MGET" in command for command in sent) == 1
 
 
 @pytest.mark.real_services
@@ -100,11 +139,12 @@ def test_a_warm_native_batch_of_ten_plugins_is_one_round_trip(
         ).json()
 
     check()
+    check()
     with redis_round_trips() as sent, django_assert_num_queries(0):
         answer = check()
 
     assert len(answer["plugins"]) == 10
-    assert len(sent) == 1
+    assert len(sent) == 0
 
 
 def test_an_unknown_key_is_cached_negatively(client, release, django_assert_num_queries):
@@ -291,25 +331,42 @@ def test_license_endpoints_are_rate_limited_per_ip_with_retry_after(client, prod
     assert other_ip.status_code == 404
 
 
+def test_update_checks_do_not_use_up_the_license_checks_allowance(
+    client, release, issued, settings
+):
+    settings.DEPOT_LICENSE_RATE_LIMIT = 3
+    for _ in range(5):  # a site checking its plugins for updates
+        assert _puc(client, issued.key).status_code == 200
+
+    response = client.post(
+        "/updates/edd/",
+        {"edd_action": "check_license", "license": issued.key, "item_name": "Formwell"},
+        HTTP_USER_AGENT=WP_UA,
+    )
+
+    assert response.status_code == 200
+    assert response.json()["license"] == "valid"
+
+
 def test_a_change_while_redis_is_down_is_dropped_from_the_cache_by_a_task(
     client, release, issued, django_capture_on_commit_callbacks, monkeypatch
 ):
     """Redis refuses the tombstone at change time; a (retrying) task writes it afterwards."""
     assert "download_url" in _puc(client, issued.key).json()  # cached as valid
     store = hotcache.store()
-    real_set = store.set
+    real_changed = store.changed
     calls = {"n": 0}
 
-    def flaky_set(key, value, ttl, *, only_new=False):
+    def flaky_changed(key, value, ttl):
         calls["n"] += 1
         if calls["n"] == 1:  # the receiver's own attempt, right after commit
             raise hotcache.Unavailable("redis down")
-        return real_set(key, value, ttl, only_new=only_new)
+        return real_changed(key, value, ttl)
 
-    monkeypatch.setattr(store, "set", flaky_set)
+    monkeypatch.setattr(store, "changed", flaky_changed)
     with django_capture_on_commit_callbacks(execute=True):
         license_revoke(license_id=issued.license.pk)
-    monkeypatch.setattr(store, "set", real_set)
+    monkeypatch.setattr(store, "changed", real_changed)
 
     assert calls["n"] == 2  # the receiver's, then the task's (run in-process here)
     assert "download_url" not in _puc(client, issued.key).json()

@@ -69,7 +69,9 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
     """Refuse a client over DEPOT_LICENSE_RATE_LIMIT requests a minute (429, Retry-After)."""
     limit: int = settings.DEPOT_LICENSE_RATE_LIMIT
     try:
-        wait = hotcache.rate_limited(bucket, client_ip(request), limit=limit)
+        # Counted apart from update checks (`update_quota`, also "check"): a site's update
+        # checks must not use up its license checks' far smaller allowance.
+        wait = hotcache.rate_limited(f"license-{bucket}", client_ip(request), limit=limit)
     except hotcache.Unavailable:
         if fail_open:
             return None

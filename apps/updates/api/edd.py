@@ -25,8 +25,6 @@ from apps.core.errors import json_error
 from apps.licenses.catalogue import Product
 from apps.licenses.selectors import (
     LicenseState,
-    license_key_digest,
-    license_state_by_hash,
     license_state_check,
     product_for_edd,
 )
@@ -44,7 +42,13 @@ from apps.updates.api.common import (
     wp_version_of,
 )
 from apps.updates.delivery import hotcache, licensing
-from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many, product_directory
+from apps.updates.delivery.offers import (
+    CheckInput,
+    CheckOutcome,
+    check_many,
+    license_lookup,
+    product_directory,
+)
 from apps.updates.delivery.php import php_serialize
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
@@ -236,27 +240,40 @@ def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
 
 
 def _check(request: HttpRequest, params: Any) -> HttpResponse:
-    ask = _license_ask(request, params, "check", fail_open=True)
-    if isinstance(ask, HttpResponse):
-        return ask
-    checksum = edd_checksum([ask.item_id or False, ask.item_name or False, ask.key, ask.url])
-    state = license_state_by_hash(key_hash=license_key_digest(ask.key)) if ask.key else None
+    """check_license, answered from the hot cache as update checks are (no query when warm)."""
+    limited = rate_limit(request, "check", fail_open=True)
+    if limited is not None:
+        return limited
+    key, url, item_id, item_name = (
+        _text(params, "license"),
+        _text(params, "url"),
+        _item_id(params),
+        _item_name(params),
+    )
+    slug = product_directory().slug_for_edd(item_id=item_id, item_name=item_name)
+    state, product = license_lookup(key=key, slug=slug)
+    identity = {
+        "item_id": item_id if item_id is not None else False,
+        "item_name": item_name or (product["name"] if product else ""),
+    }
+    mismatch_code = "invalid_item_id" if item_id else "item_name_mismatch"
+    checksum = edd_checksum([item_id or False, item_name or False, key, url])
     if state is None:
         status, message = "invalid", "This license key is not valid. Check it in your account."
-    elif ask.product is None:
-        status, message = ask.mismatch_code, licensing.PRODUCT_NOT_SOLD
+    elif product is None:
+        status, message = mismatch_code, licensing.PRODUCT_NOT_SOLD
     else:
         check = license_state_check(
             state,
-            product_id=ask.product.pk,
-            product_name=ask.product.name,
-            site_url=ask.site_url or "",
+            product_id=product["id"],
+            product_name=product["name"],
+            site_url=site_url_of(request, url) or "",
         )
         status, message = check.status, check.message
         if status == "item_name_mismatch":
-            status = ask.mismatch_code
+            status = mismatch_code
     metrics.license_actions.labels("check", status).inc()
-    body: dict[str, Any] = {"success": status != "invalid", "license": status, **ask.identity}
+    body: dict[str, Any] = {"success": status != "invalid", "license": status, **identity}
     body["checksum"] = checksum
     if state is not None and status != "invalid":
         body.update(_license_fields(state))

@@ -58,6 +58,8 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 from django.db import transaction
 
+from apps.updates.delivery.nearcache import NearCache, near_cache, near_reset
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "depot:upd:"
@@ -262,6 +264,47 @@ class _RedisStore:
         hit = (int(replies[1]), max(1, int(replies[2]))) if quota is not None else None
         return [v.decode() if isinstance(v, bytes) else v for v in values], hit
 
+    def near(self) -> NearCache:
+        from apps.updates.stats.installs import stats_batches_merge
+
+        return near_cache(self._client, stats_batches_merge)
+
+    def fetch_near(
+        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+    ) -> tuple[list[str | None], tuple[int, int] | None]:
+        """`fetch_counted` answered from this process's copy when the push channel is up.
+
+        Only keys the copy lacks are read (one MGET, no counters); the request counter and
+        the install statistics are queued for the once-a-second flush (delivery.nearcache).
+        """
+        near = self.near()
+        if time.monotonic() < self._down_until or not near.ready():
+            return self.fetch_counted(keys, stats, quota)
+        epoch = near.epoch
+        values = [near.get(key) for key in keys]
+        if stats is not None:
+            near.stats_add(stats)
+        hit = near.hit(rate_key(quota.bucket, quota.ip), quota.window) if quota else None
+        missing = [n for n, value in enumerate(values) if value is None]
+        if missing:
+            fetched = self.fetch([keys[n] for n in missing], None)
+            for n, value in zip(missing, fetched, strict=True):
+                values[n] = value
+                if value is not None and not is_tombstone(value):
+                    near.put(keys[n], value, epoch)
+        return values, hit
+
+    def changed(self, key: str, value: str, ttl: int) -> None:
+        """Set `key` after a change and have every process drop its copy of it."""
+        from redis.exceptions import RedisError
+
+        if time.monotonic() < self._down_until:
+            raise Unavailable("redis marked down")
+        try:
+            self.near().changed(key, value, ttl)
+        except RedisError as exc:
+            raise self._failed(exc) from exc
+
     def fill_many(self, entries: Sequence[tuple[str, str, int, str | None]]) -> None:
         """Cache values read from the database: (key, value, ttl, what the key held before).
 
@@ -304,6 +347,10 @@ class _RedisStore:
         """Count one request in a fixed window; return (requests so far, seconds left)."""
         from redis.exceptions import RedisError
 
+        if time.monotonic() >= self._down_until:
+            near = self.near()
+            if near.ready():
+                return near.hit(key, window)
         try:
             pipe = self._client().pipeline(transaction=False)
             _hit_queue(pipe, key, window)
@@ -338,6 +385,14 @@ class _DjangoCacheStore:
         if quota is not None:
             hit = self.hit(rate_key(quota.bucket, quota.ip), quota.window)
         return self.fetch(keys, stats), hit
+
+    def fetch_near(
+        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+    ) -> tuple[list[str | None], tuple[int, int] | None]:
+        return self.fetch_counted(keys, stats, quota)
+
+    def changed(self, key: str, value: str, ttl: int) -> None:
+        self.set(key, value, ttl)
 
     def fill_many(self, entries: Sequence[tuple[str, str, int, str | None]]) -> None:
         for key, value, ttl, seen in entries:
@@ -394,12 +449,21 @@ def store() -> _RedisStore | _DjangoCacheStore:
     return _store
 
 
+def counters_flush() -> None:
+    """Send this process's queued request counters and install statistics now (else within
+    a second; see delivery.nearcache)."""
+    current = _store
+    if isinstance(current, _RedisStore):
+        current.near().flush()
+
+
 def store_reset() -> None:
     """Forget the chosen store and what this process holds (after settings change in tests)."""
     global _store, _directory
     _store = None
     _local.clear()
     _directory = None
+    near_reset()
 
 
 # --- metadata snapshots ---------------------------------------------------------------
@@ -503,7 +567,7 @@ def metadata_without_cache(slug: str, load: Callable[[], Snapshot]) -> Snapshot:
 def metadata_bump(slug: str) -> None:
     """Start a new generation for `slug`: the next check reads the database again."""
     try:
-        store().set(gen_key(slug), secrets.token_hex(8), ttl_jittered(GEN_TTL))
+        store().changed(gen_key(slug), secrets.token_hex(8), ttl_jittered(GEN_TTL))
     except Unavailable:
         # The old generation stays; fall back to a short in-process life for snapshots.
         logger.error("could not bump the metadata generation of %s", slug)
@@ -591,7 +655,7 @@ def licenses_fill(
 
 def license_forget(key_hash: str) -> None:
     """Mark a license's cached state as changed with a fresh tombstone (after commit)."""
-    store().set(
+    store().changed(
         license_key(key_hash),
         TOMBSTONE_PREFIX + secrets.token_hex(6),
         ttl_jittered(TOMBSTONE_TTL),
@@ -609,9 +673,24 @@ def directory_get(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     With Redis down, the copy loaded from the database is kept for DIRECTORY_LOCAL_TTL too,
     so a flood of checks costs one query per process every few seconds.
     """
+    s = store()
+    near = s.near() if isinstance(s, _RedisStore) else None
+    if near is not None and near.ready():
+        # Exact while the push channel is up: a change drops this copy in every process.
+        epoch = near.epoch
+        held_near = near.get(DIRECTORY_KEY)
+        if held_near is None:
+            held_near = _directory_get(load, local=False)
+            near.put(DIRECTORY_KEY, held_near, epoch)
+        return held_near
+    return _directory_get(load, local=True)
+
+
+def _directory_get(load: Callable[[], dict[str, Any]], *, local: bool) -> dict[str, Any]:
+    """The directory from this process's few-seconds copy (if `local`), the cache or load()."""
     global _directory
     held = _directory
-    if held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
+    if local and held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
         return held[1]
     try:
         raw = store().get(DIRECTORY_KEY)
@@ -623,15 +702,17 @@ def directory_get(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         _directory = (time.monotonic(), value)
         return value
     # Shared only among threads that found the same thing (see licenses_fill).
-    return _flights.load((DIRECTORY_KEY, raw), lambda: _directory_fill(load, raw, cache_up))
+    return _flights.load(
+        (DIRECTORY_KEY, raw, local), lambda: _directory_fill(load, raw, cache_up, local=local)
+    )
 
 
 def _directory_fill(
-    load: Callable[[], dict[str, Any]], seen: str | None, cache_up: bool
+    load: Callable[[], dict[str, Any]], seen: str | None, cache_up: bool, *, local: bool
 ) -> dict[str, Any]:
     global _directory
     held = _directory
-    if held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
+    if local and held is not None and time.monotonic() - held[0] < DIRECTORY_LOCAL_TTL:
         return held[1]  # loaded by a thread that finished before this one asked
     if cache_up:
         with contextlib.suppress(Unavailable):
@@ -654,7 +735,9 @@ def directory_forget() -> None:
     """Mark the product directory as changed: every process reloads it within seconds."""
     global _directory
     _directory = None
-    store().set(DIRECTORY_KEY, TOMBSTONE_PREFIX + secrets.token_hex(6), ttl_jittered(DIRECTORY_TTL))
+    store().changed(
+        DIRECTORY_KEY, TOMBSTONE_PREFIX + secrets.token_hex(6), ttl_jittered(DIRECTORY_TTL)
+    )
 
 
 # --- rate limits ------------------------------------------------------------------------

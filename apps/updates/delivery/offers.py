@@ -43,7 +43,7 @@ from apps.updates.delivery.snapshots import (
     product_directory_load,
     product_snapshot_load,
 )
-from apps.updates.stats.installs import InstallSample, stats_writer
+from apps.updates.stats.installs import InstallSample, StatsBatch
 from apps.updates.versions import version_at_least, version_compare
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def _stats(inputs: Sequence[CheckInput], sites: list[str | None]) -> Any:
         for item, site in zip(inputs, sites, strict=True)
         if site
     ]
-    return stats_writer(samples, day=timezone.now().date()) if samples else None
+    return StatsBatch(day=timezone.now().date(), samples=tuple(samples)) if samples else None
 
 
 def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | None:
@@ -178,6 +178,12 @@ def _states_load(key_hashes: list[str]) -> dict[str, str]:
     return {h: s.to_json() for h, s in license_states_by_hash(key_hashes=key_hashes).items()}
 
 
+@functools.lru_cache(maxsize=8192)
+def _state_parsed(raw: str) -> LicenseState:
+    # The near cache hands back the same string for a key until it changes: parse it once.
+    return LicenseState.from_json(raw)
+
+
 def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, LicenseState | None]:
     """Return the states of these keys: from the cache, else all misses in one query."""
     states: dict[str, LicenseState | None] = {}
@@ -188,7 +194,7 @@ def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, Li
         elif raw == hotcache.NEGATIVE:
             states[key_hash] = None
         else:
-            states[key_hash] = LicenseState.from_json(raw)
+            states[key_hash] = _state_parsed(raw)
     if not misses:
         return states
     if not cache_up:
@@ -201,6 +207,30 @@ def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, Li
     for key_hash, state_json in filled.items():
         states[key_hash] = LicenseState.from_json(state_json) if state_json else None
     return states
+
+
+def license_lookup(
+    *, key: str, slug: str | None
+) -> tuple[LicenseState | None, dict[str, Any] | None]:
+    """Return a key's license state and a product's snapshot, as a check reads them.
+
+    From this process's copy or one cache round trip when warm; misses read the database
+    and are cached. None for an unknown key or no product.
+    """
+    key_hash = license_key_digest(key) if key.strip() else ""
+    keys = ([hotcache.gen_key(slug)] if slug else []) + (
+        [hotcache.license_key(key_hash)] if key_hash else []
+    )
+    if not keys:
+        return None, None
+    try:
+        values, _ = hotcache.store().fetch_near(keys, None, None)
+        cache_up = True
+    except hotcache.Unavailable:
+        values, cache_up = [None] * len(keys), False
+    snapshot = _snapshot(slug, values[0], cache_up) if slug else None
+    state = _licenses({key_hash: values[-1]}, cache_up)[key_hash] if key_hash else None
+    return state, snapshot
 
 
 def product_directory() -> ProductDirectory:
@@ -264,7 +294,7 @@ def _check_ours(
     if not keys and quota is None:
         return []
     try:
-        values, hit = store.fetch_counted(keys, stats, quota)
+        values, hit = store.fetch_near(keys, stats, quota)
         cache_up = True
     except hotcache.Unavailable:
         values, hit = [None] * len(keys), None
