@@ -9,6 +9,7 @@ have Depot's shape.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -59,6 +60,12 @@ def key_hash(key: str) -> str:
     secret = settings.LICENSE_KEY_HMAC_SECRET
     if not secret:
         raise ImproperlyConfigured("LICENSE_KEY_HMAC_SECRET is not set")
+    return _key_hash(secret, key)
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_hash(secret: str, key: str) -> str:
+    # Per process, by secret and key: every update check of a site hashes the same key.
     return hmac.new(secret.encode(), key_normalise(key).encode(), hashlib.sha256).hexdigest()
 
 

@@ -6,6 +6,7 @@ tier's `sites_allowed` both store 0 for "unlimited", and every page and e-mail s
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -77,8 +78,13 @@ def sites_limit_label(limit: int) -> str:
     return "unlimited" if not limit else str(limit)
 
 
+@functools.lru_cache(maxsize=65536)
 def site_normalise(url: str) -> str:
-    """Return the site identity of `url`: lower-case host and path, nothing else."""
+    """Return the site identity of `url`: lower-case host and path, nothing else.
+
+    Kept per process for the last 65,536 URLs (update checks normalise the same few sites
+    many times a day; a refused URL raises each time).
+    """
     text = url.strip()
     if not text:
         raise ValueError("The site URL is empty.")
