@@ -12,6 +12,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 # the span processor's thread starts in the process that serves. Before the application: the
 # Django instrumentation adds its middleware to the settings the handler then loads.
 _ROLE = "updates" if os.environ["DJANGO_SETTINGS_MODULE"].endswith(".updates") else "web"
-telemetry_setup(service=f"depot-{_ROLE}")
+_TRACING = telemetry_setup(service=f"depot-{_ROLE}")
 
 application = get_wsgi_application()
+
+if _ROLE == "updates" and not _TRACING:
+    from django.conf import settings
+
+    if settings.DEPOT_UPDATES_LEAN:
+        from apps.updates.api.lean import LeanApplication
+
+        # The hot update endpoints past the middleware stack (see apps.updates.api.lean).
+        application = LeanApplication(application)  # type: ignore[assignment]

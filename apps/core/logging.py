@@ -115,13 +115,22 @@ class RequestIdMiddleware:
         request_finished.connect(_request_context_clear, dispatch_uid="depot-request-id")
 
     def __call__(self, request: Any) -> Any:
-        request_id = request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
-        request.request_id = request_id
-        _request_id.set(request_id)
-        _request_span.set(current_span_ids())
+        request_id = request_context_begin(request)
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def request_context_begin(request: Any) -> str:
+    """Take the request's id (see RequestIdMiddleware) and make it current; return it.
+
+    Cleared when the request finishes (request_finished), as the middleware arranges.
+    """
+    request_id = request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
+    request.request_id = request_id
+    _request_id.set(request_id)
+    _request_span.set(current_span_ids())
+    return request_id
 
 
 def _request_context_clear(**kwargs: Any) -> None:

@@ -318,6 +318,9 @@ LICENSE_KEY_ENCRYPTION_KEY = env("LICENSE_KEY_ENCRYPTION_KEY", default="")
 DEPOT_SIGNING_KEY = env("DEPOT_SIGNING_KEY", default="")
 # Public address of the update API (https://updates.example.com); empty: the request's host.
 DEPOT_UPDATES_BASE_URL = env("DEPOT_UPDATES_BASE_URL", default="")
+# The updates role serves its three hot endpoints past Django's middleware stack
+# (apps.updates.api.lean); off when tracing is configured, or with this set to false.
+DEPOT_UPDATES_LEAN = env.bool("DEPOT_UPDATES_LEAN", default=True)
 # Where a customer renews or manages a license; named in refusals ("renew at …").
 DEPOT_ACCOUNT_URL = env("DEPOT_ACCOUNT_URL", default="")
 DEPOT_DOWNLOAD_TOKEN_HOURS = env.int("DEPOT_DOWNLOAD_TOKEN_HOURS", default=24)
@@ -462,6 +465,9 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        # redis-py gives this logger a print-everything handler of its own unless it exists;
+        # here it goes through the root's (redacting) handler like every other.
+        "push_response": {"handlers": [], "level": "WARNING", "propagate": True},
     },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }

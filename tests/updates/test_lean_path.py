@@ -1,0 +1,210 @@
+"""The lean path answers exactly what Django's full stack answers, byte for byte.
+
+Every case of the three dialects is sent to the updates role's WSGI application as Django
+builds it (its own middleware and URLs: config.settings.updates) and to the same application
+wrapped in apps.updates.api.lean.LeanApplication; status line, headers (in order) and body
+must be identical. Each case is sent once first, so both answers come from the same state (a
+first check from a site activates it). The clock is fixed: package links carry a signed time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+
+from apps.updates.api.lean import LeanApplication
+from config.settings.roles import UPDATES_URLCONF, updates_middleware
+from tests.builders import SITE, WP_UA
+
+pytestmark = [pytest.mark.real_services, pytest.mark.django_db(transaction=True)]
+
+
+def _environ(method: str, path: str, *, query: str = "", body: bytes = b"", **headers: str):
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "HTTP_USER_AGENT": WP_UA,
+        "HTTP_X_REQUEST_ID": "0123456789abcdef0123456789abcdef",
+        "REMOTE_ADDR": "198.51.100.20",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    environ.update(headers)
+    return environ
+
+
+def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        seen["status"], seen["headers"] = status, headers
+
+    result = app(
+        {**environ, "wsgi.input": io.BytesIO(environ["wsgi.input"].getvalue())}, start_response
+    )
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return seen["status"], seen["headers"], body
+
+
+def _form(**fields: str) -> dict[str, Any]:
+    body = urlencode(fields).encode()
+    return {"body": body, "CONTENT_TYPE": "application/x-www-form-urlencoded"}
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return {"body": json.dumps(value).encode(), "CONTENT_TYPE": "application/json"}
+
+
+def _cases(key: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    puc = "/updates/puc/formwell/"
+    edd = {"item_name": "Formwell", "url": SITE}
+    return {
+        "puc licensed": ("GET", puc, {"query": urlencode({"license_key": key, "php": "8.2"})}),
+        "puc head": ("HEAD", puc, {"query": urlencode({"license_key": key})}),
+        "puc no key": ("GET", puc, {"query": "installed_version=2.4.0"}),
+        "puc unknown key": ("GET", puc, {"query": "license_key=AAAAA-BBBBB-CCCCC-DDDDD"}),
+        "puc beta": ("GET", puc, {"query": urlencode({"license_key": key, "beta": "1"})}),
+        "puc old wordpress": (
+            "GET",
+            puc,
+            {"query": urlencode({"license_key": key, "wp_version": "4.0"})},
+        ),
+        "puc unknown product": ("GET", "/updates/puc/not-ours/", {}),
+        "edd get_version": (
+            "POST",
+            "/updates/edd/",
+            _form(edd_action="get_version", license=key, **edd),
+        ),
+        "edd get_version at root": (
+            "POST",
+            "/",
+            _form(edd_action="get_version", license=key, **edd),
+        ),
+        "edd get_version batch": (
+            "POST",
+            "/updates/edd/",
+            _form(
+                edd_action="get_version",
+                **{"products[formwell][slug]": "formwell", "products[formwell][license]": key},
+                **{"products[other][slug]": "other"},
+            ),
+        ),
+        "edd check_license": (
+            "POST",
+            "/updates/edd/",
+            _form(edd_action="check_license", license=key, **edd),
+        ),
+        "edd check_license unknown key": (
+            "POST",
+            "/updates/edd/",
+            _form(edd_action="check_license", license="NOPE", **edd),
+        ),
+        "edd check_license other product": (
+            "POST",
+            "/updates/edd/",
+            _form(edd_action="check_license", license=key, item_name="Nothing Here"),
+        ),
+        "edd unknown action": ("POST", "/updates/edd/", _form(edd_action="dance")),
+        "edd root without action": ("POST", "/", _form(hello="world")),
+        "native batch": (
+            "POST",
+            "/updates/v1/check",
+            _json(
+                {
+                    "plugins": {
+                        "formwell/formwell.php": {"Version": "2.4.0"},
+                        "akismet/akismet.php": {"Version": "5.0"},
+                    },
+                    "licenses": {"formwell/formwell.php": key},
+                    "site_url": SITE,
+                }
+            ),
+        ),
+        "native bad json": (
+            "POST",
+            "/updates/v1/check",
+            {"body": b"{", "CONTENT_TYPE": "application/json"},
+        ),
+        "native not an object": ("POST", "/updates/v1/check", _json([1, 2])),
+    }
+
+
+def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
+    release, issued, monkeypatch, settings
+):
+    monkeypatch.setattr(time, "time", lambda: 1796061234.5)
+    settings.DEPOT_UPDATE_RATE_LIMIT = 10**6
+    settings.DEPOT_LICENSE_RATE_LIMIT = 10**6
+    with override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
+    ):
+        django_app = WSGIHandler()
+        lean = LeanApplication(django_app)
+        for name, (method, path, options) in _cases(issued.key).items():
+            options = dict(options)
+            body = options.pop("body", b"")
+            query = options.pop("query", "")
+            environ = _environ(method, path, query=query, body=body, **options)
+            _call(django_app, environ)  # the same state for both (a first check activates)
+
+            full = _call(django_app, environ)
+            short = _call(lean, environ)
+
+            assert short == full, name
+            assert full[0].split()[0] in {"200", "400", "404", "405"}, (name, full[0])
+
+
+def test_a_request_for_a_host_not_served_goes_to_django(release, settings):
+    calls: list[str] = []
+
+    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["HTTP_HOST"])
+        start_response("400 Bad Request", [])
+        return []
+
+    lean = LeanApplication(django_app)
+    _call(lean, _environ("GET", "/updates/puc/formwell/", HTTP_HOST="evil.example"))
+
+    assert calls == ["evil.example"]
+
+
+def test_other_paths_and_methods_go_to_django(release, settings):
+    calls: list[str] = []
+
+    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        start_response("204 No Content", [])
+        return []
+
+    lean = LeanApplication(django_app)
+    for method, path in [
+        ("POST", "/updates/puc/formwell/"),
+        ("GET", "/updates/edd/"),
+        ("GET", "/"),
+        ("GET", "/healthz"),
+        ("POST", "/updates/v1/licenses/activate"),
+        ("GET", "/updates/puc/formwell"),
+        ("GET", "/updates/download/abc/formwell-1.0.zip"),
+    ]:
+        _call(lean, _environ(method, path))
+
+    assert len(calls) == 7
