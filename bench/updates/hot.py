@@ -150,6 +150,103 @@ def report(rows: list[run.Row], before: str) -> str:
     return "\n".join(lines)
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def profile(
+    tree: str,
+    root: Path,
+    config: run.ServerConfig,
+    requests: list[dict[str, Any]],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> Path:
+    """Sample one worker with py-spy while wrk drives the licensed PUC check (keep-alive)."""
+    server = run.Server(
+        config, role="updates", port=run.PORT_UPDATES, logdir=workdir, root=root, tag=f"-{tree}"
+    )
+    out = workdir / f"profile-{tree}.txt"
+    try:
+        server.wait_ready()
+        script = workdir / f"profile-{tree}.lua"
+        run.write_lua(script, requests, close=False)
+        run.run_wrk(script, server.port, 2, server)  # warm
+        worker = (children_of(server.proc.pid) or [server.proc.pid])[0]
+        spy = subprocess.Popen(
+            [
+                str(run.VENV_BIN / "py-spy"),
+                *("record", "--pid", str(worker), "--duration", str(args.duration)),
+                *("--rate", "400", "--format", "raw", "--output", str(out), "--nonblocking"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        run.run_wrk(script, server.port, args.duration, server)
+        spy.wait(timeout=args.duration + 30)
+    finally:
+        server.stop()
+    return out
+
+
+# Where a warm check's time goes, by the first matching frame from the top of each stack.
+PROFILE_PARTS = (
+    ("request parsing (QueryDict, POST, headers)", ("django/http/request.py", "wsgi.py:GET")),
+    ("JSON encoding of the answer", ("json/encoder.py", "json/__init__.py")),
+    ("download token (signing)", ("package_tokens.py", "django/core/signing.py")),
+    ("near cache (poll, lookups)", ("nearcache.py",)),
+    ("license state check", ("licenses/state.py",)),
+    ("site normalisation", ("licenses/sites.py",)),
+    ("key hash", ("licenses/keys.py",)),
+    ("offer logic (release choice, outcome)", ("delivery/offers.py",)),
+    ("hot cache (Redis client, fills)", ("delivery/hotcache.py", "redis/")),
+    ("metrics (prometheus)", ("prometheus_client", "django_prometheus", "updates/metrics.py")),
+    ("the dialect's view (document building)", ("updates/api/",)),
+    (
+        "Django middleware and URL resolution",
+        ("django/core/handlers", "django/middleware", "django/urls", "apps/core/"),
+    ),
+    ("response object", ("django/http/response.py",)),
+    ("server (granian/gunicorn, WSGI glue)", ("granian", "gunicorn")),
+)
+
+
+def profile_summary(path: Path, total_us: float) -> str:
+    """Attribute each sampled stack to the innermost part it is in; µs per request."""
+    counts: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        n = int(count_text)
+        samples += n
+        part = "other"
+        for frame in reversed(frames):
+            hit = next(
+                (name for name, keys in PROFILE_PARTS if any(k in frame for k in keys)), None
+            )
+            if hit:
+                part = hit
+                break
+        counts[part] = counts.get(part, 0) + n
+    lines = [f"{samples} samples; µs per request of the {total_us:.0f} µs the worker spent"]
+    for part, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {n / samples * total_us:6.0f} µs  {n / samples * 100:5.1f}%  {part}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--before", default="origin/main", help="git ref of the baseline")
@@ -160,6 +257,9 @@ def main() -> int:
     parser.add_argument("--max-others", type=float, default=15.0)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--skip-prepare", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample a worker of each with py-spy"
+    )
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "depot-bench-hot"))
     args = parser.parse_args()
     config = run.CONFIGS[args.config]
@@ -200,6 +300,16 @@ def main() -> int:
     finally:
         worktree_remove(before_root)
     text = report(rows, f"{args.before} ({rev})")
+    if args.profile:
+        before_root = worktree_add(args.before)
+        try:
+            for tree, root in (("before", before_root), ("after", run.ROOT)):
+                out = profile(tree, root, config, scenarios["puc"], args, workdir)
+                cpu = median_of(rows, tree, "puc", "keep-alive", "server_cpu_us") / config.workers
+                text += f"\n\nprofile of one worker, licensed PUC check, {tree} ({out}):\n"
+                text += profile_summary(out, cpu * config.workers)
+        finally:
+            worktree_remove(before_root)
     print("\n" + text)
     (workdir / "hot-results.txt").write_text(text + "\n")
     return 0

@@ -32,7 +32,10 @@ role runs one thread per process, so a cold key costs one read per process (a fe
 by index, tens of processes); a Redis lease would add a round trip to every miss and park
 the losing workers while they poll, to save reads the database does not notice.
 
-A warm check sends one pipeline: MGET of the generations and license states it needs, the
+Each process keeps a copy of the generations, license states and directory it read, kept exact
+by invalidations pushed over pub/sub (delivery.nearcache): a warm check then sends nothing, and
+its request counter and install statistics go out in a once-a-second pipeline. Without that
+channel a check sends one pipeline: MGET of the generations and license states it needs, the
 client address's request counter, and the install-statistics counters (a process whose copy
 of the directory is older than a few seconds reads it first). With Redis unreachable the
 caller falls back to the database (update checks fail open, and are not counted); a short
