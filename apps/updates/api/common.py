@@ -26,6 +26,7 @@ from apps.updates.delivery.package_tokens import updates_base_url
 
 logger = logging.getLogger(__name__)
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _WP_USER_AGENT = re.compile(r"^WordPress/([0-9][0-9A-Za-z.\-]{0,30})")
 MAX_PARAM = 2000
 
@@ -134,11 +135,13 @@ def json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
         return json_error("invalid_json", "The request body is not valid JSON.", 400)
     if not isinstance(data, dict):
         return json_error("invalid_json", "The request body must be a JSON object.", 400)
-    try:
-        # JSON may escape a lone surrogate ("\ud800"), which no database or cache can store.
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return json_error("invalid_json", "The request body contains invalid Unicode.", 400)
+    # JSON may escape a lone surrogate ("\ud800"), which no database or cache can store; only
+    # such an escape can make one (UTF-8 itself cannot), so only then is the body re-encoded.
+    if _SURROGATE_ESCAPE.search(request.body or b""):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return json_error("invalid_json", "The request body contains invalid Unicode.", 400)
     return data
 
 

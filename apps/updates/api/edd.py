@@ -50,6 +50,7 @@ from apps.updates.delivery.offers import (
     product_directory,
 )
 from apps.updates.delivery.php import php_serialize
+from apps.updates.delivery.rendered import ByIdentity
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
 # A bigger `products[]` batch is answered with one error and not looked at (docs/api).
@@ -346,6 +347,25 @@ def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[s
     return answers
 
 
+# The PHP-serialized fields of a product and release, made once per snapshot.
+_serialized = ByIdentity()
+
+
+def _php_fields(product: dict[str, Any], shown: dict[str, Any]) -> tuple[str, str, str]:
+    icons = {k: v for k, v in (("1x", product["icons"]["1x"]), ("2x", product["icons"]["2x"])) if v}
+    return (
+        php_serialize(
+            {
+                "description": shown.get("description") or product["description"],
+                "installation": shown.get("installation", ""),
+                "changelog": shown.get("changelog", ""),
+            }
+        ),
+        php_serialize({"high": product["banners"]["high"], "low": product["banners"]["low"]}),
+        php_serialize(icons),
+    )
+
+
 def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
     product = outcome.product
     assert product is not None
@@ -357,7 +377,9 @@ def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
         shown = stable or {}
     else:
         version, shown = release["version"], release
-    icons = {k: v for k, v in (("1x", product["icons"]["1x"]), ("2x", product["icons"]["2x"])) if v}
+    sections, banners, icons = _serialized.get(
+        (product, shown), (), lambda: _php_fields(product, shown)
+    )
     document: dict[str, Any] = {
         "new_version": version,
         "stable_version": stable["version"] if stable else version,
@@ -368,17 +390,9 @@ def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
         "homepage": product["homepage"],
         "package": outcome.package or "",
         "download_link": outcome.package or "",
-        "sections": php_serialize(
-            {
-                "description": shown.get("description") or product["description"],
-                "installation": shown.get("installation", ""),
-                "changelog": shown.get("changelog", ""),
-            }
-        ),
-        "banners": php_serialize(
-            {"high": product["banners"]["high"], "low": product["banners"]["low"]}
-        ),
-        "icons": php_serialize(icons),
+        "sections": sections,
+        "banners": banners,
+        "icons": icons,
         "requires": shown.get("requires_wp", ""),
         "tested": shown.get("tested", ""),
         "requires_php": shown.get("requires_php", ""),

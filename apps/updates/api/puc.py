@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
 
 from apps.core.errors import json_error
 from apps.updates import metrics
@@ -21,8 +23,35 @@ from apps.updates.api.common import (
 )
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
+from apps.updates.delivery.rendered import ByIdentity
 
 UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
+
+
+_bodies = ByIdentity()
+
+
+def puc_body(outcome: CheckOutcome, release: dict[str, Any]) -> bytes:
+    """Return PUC's metadata JSON as JsonResponse would encode `puc_document`'s answer.
+
+    Everything but the package link is the same for every site offered this release with the
+    same notice: encoded once per snapshot, the link spliced in.
+    """
+    product = outcome.product
+    assert product is not None
+    entitled = bool(outcome.package and release is outcome.release)
+    notice = "" if entitled else (outcome.notice or outcome.license.message)
+
+    def encode() -> bytes:
+        document = puc_document(outcome, release)
+        document.pop("download_url", None)
+        return json.dumps(document, cls=DjangoJSONEncoder).encode()
+
+    base = _bodies.get((product, release), (entitled, notice), encode)
+    if not entitled:
+        return base
+    link = json.dumps(outcome.package, cls=DjangoJSONEncoder).encode()
+    return base[:-1] + b', "download_url": ' + link + b"}"
 
 
 def puc_document(outcome: CheckOutcome, release: dict[str, Any]) -> dict[str, Any]:
@@ -88,4 +117,4 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
             "no_release", f"{outcome.product['name']} has no published release yet.", 404
         )
     metrics.update_checks.labels("puc", "licensed" if outcome.package else "unlicensed").inc()
-    return JsonResponse(puc_document(outcome, release))
+    return HttpResponse(puc_body(outcome, release), content_type="application/json")

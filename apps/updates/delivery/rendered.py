@@ -1,0 +1,40 @@
+"""Parts of answers computed once per snapshot: while a product's snapshot is current, its
+JSON and PHP-serialized fields are the same for every site, so they are built once.
+
+Snapshots are held per process by (slug, generation) (delivery.hotcache): a new release or a
+product change makes a new snapshot object, so values are kept by the identity of the
+snapshot objects they were made from, and used only while those very objects are passed in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SIZE = 4096
+
+
+class ByIdentity:
+    """Values made from some objects, kept while those same objects (not equal ones) are used."""
+
+    def __init__(self, size: int = SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._values: OrderedDict[Hashable, tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+    def get(self, sources: tuple[Any, ...], extra: Hashable, make: Callable[[], T]) -> T:
+        """Return make()'s value for these `sources` (by identity) and `extra` (by equality)."""
+        key = (tuple(id(source) for source in sources), extra)
+        held = self._values.get(key)
+        if held is not None and all(a is b for a, b in zip(held[0], sources, strict=True)):
+            return held[1]
+        value = make()
+        with self._lock:
+            self._values[key] = (sources, value)
+            if len(self._values) > self._size:
+                self._values.popitem(last=False)
+        return value
