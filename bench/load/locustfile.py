@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from browser import browser_retries
 from locust import FastHttpUser, HttpUser, between, events, task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,6 +160,9 @@ class Buyer(HttpUser):
     host = STORE
     weight = 10
     wait_time = between(5, 15)
+
+    def on_start(self) -> None:
+        browser_retries(self.client)
 
     def _get(self, path: str, name: str | None = None) -> Any:
         url = path if path.startswith("http") else STORE + path
@@ -419,6 +423,7 @@ class Admin(HttpUser):
 
     def on_start(self) -> None:
         self.signed_in = False
+        browser_retries(self.client)
 
     def sign_in(self) -> None:
         import pyotp
