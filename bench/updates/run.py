@@ -56,6 +56,7 @@ ENV = {
     "DJANGO_LOG_LEVEL": "WARNING",
     # Every simulated site checks from 127.0.0.1: the per-address limit would refuse the load.
     "DEPOT_UPDATE_RATE_LIMIT": "1000000000",
+    "DEPOT_LICENSE_RATE_LIMIT": "1000000000",
 }
 
 
@@ -633,6 +634,8 @@ def probe(port: int, scenarios: dict[str, list[dict[str, Any]]]) -> list[str]:
             problems.append(f"{name}: no download_url: {data.get('upgrade_notice')!r}")
         if name == "puc-unknown" and "download_url" in data:
             problems.append(f"{name}: an unknown key got a download_url")
+        if name == "edd-check" and data.get("license") != "valid":
+            problems.append(f"{name}: license {data.get('license')!r}: {data.get('msg')!r}")
         if name == "edd" and not data.get("package"):
             problems.append(f"{name}: no package: {data.get('msg')!r}")
         if name == "native" and sum(1 for i in data["plugins"].values() if i["package"]) != 5:
