@@ -92,6 +92,8 @@ class NearCache:
         self._hits: dict[str, _Hits] = {}
         self._stats: list[Any] = []
         self._flusher: threading.Thread | None = None
+        # Set when this copy is replaced (near_reset): its flusher sends what is left and ends.
+        self.stopped = False
 
     # --- names ---------------------------------------------------------------------------
 
@@ -272,7 +274,7 @@ class NearCache:
 
     def _flush_loop(self) -> None:
         pid = os.getpid()
-        while os.getpid() == pid:
+        while os.getpid() == pid and not self.stopped:
             time.sleep(FLUSH_SECONDS)
             try:
                 self.flush()
@@ -288,6 +290,8 @@ class NearCache:
                 return
             stats, self._stats = self._stats, []
             pending = {k: h for k, h in self._hits.items() if h.pending}
+            if not stats and not pending and not self._live:
+                return  # nothing to send, no sequence to check
             counts = {k: h.pending for k, h in pending.items()}
             for hits in pending.values():
                 hits.pending = 0
@@ -357,6 +361,7 @@ def near_reset() -> None:
     global _near
     with _near_lock:
         if _near is not None:
+            _near.stopped = True
             _near._down("reset")
             _near._retry_at = 0.0
         _near = None
