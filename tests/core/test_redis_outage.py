@@ -197,3 +197,48 @@ def test_a_sign_out_while_redis_hangs_is_not_undone_when_it_returns(
     assert all(status < 500 for status in visit.statuses()), visit.steps
     assert account.status_code == 302 and account["Location"].startswith("/account/login/")
     assert not Session.objects.filter(session_key=old_cookie).exists()
+
+
+def test_with_the_subscription_lost_and_redis_hung_update_checks_answer_from_the_database(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.client import PubSub
+
+    from tests.builders import WP_UA, license_make, product_listed, release_make
+
+    attempts: list[str] = []
+    subscribe = PubSub.subscribe
+
+    def counted(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        attempts.append("subscribe")
+        return subscribe(self, *args, **kwargs)
+
+    monkeypatch.setattr(PubSub, "subscribe", counted)
+    product = product_listed()
+    release_make(product, "2.4.1")
+    key = license_make(product).key
+    client = Client()
+
+    def check() -> int:
+        return client.get(
+            "/updates/puc/formwell/", {"license_key": key}, HTTP_USER_AGENT=WP_UA
+        ).status_code
+
+    with private_redis.as_default_cache(DEPOT_CACHE_BREAKER_SECONDS=60):
+        # Given a process whose update checks answer from its own copy (subscribed once)
+        assert [check(), check(), check()] == [200, 200, 200]
+        assert attempts == ["subscribe"]
+        # when Redis drops the subscription and then hangs
+        private_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        private_redis.pause(12_000)
+        statuses = []
+        # (longer than the update cache's own 5 s pause after a failure, hotcache.BREAKER_SECONDS)
+        deadline = time.monotonic() + 9
+        while time.monotonic() < deadline:
+            statuses.append(check())
+            time.sleep(0.2)
+
+    # then checks go on from the database (a try to subscribe again while the update cache
+    # was marked down once answered 500), and Redis is not asked to subscribe over and over
+    assert set(statuses) == {200}
+    assert len(attempts) <= 2, attempts

@@ -50,7 +50,7 @@ MAX_AGE = 60.0
 FLUSH_SECONDS = 1.0
 # How long a failed subscription waits before the next try (checks use Redis meanwhile).
 RETRY_SECONDS = 2.0
-SUBSCRIBE_WAIT = 1.0
+SUBSCRIBE_WAIT = 0.5
 
 # Set a key, count the change and announce it, atomically (so announcements keep their order).
 _CHANGE = """
@@ -132,29 +132,41 @@ class NearCache:
         self.epoch += 1
 
     def _subscribe(self) -> None:
+        """Subscribe (tried again RETRY_SECONDS after a failure; checks use Redis meanwhile)."""
         from redis.exceptions import RedisError
 
         self._drop_all()
         try:
             client = self._client()
             self._db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
-            pubsub = client.pubsub()
-            pubsub.subscribe(self.channel)
-            deadline = time.monotonic() + SUBSCRIBE_WAIT
-            while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=0.05)
-                if message is not None and message["type"] == "subscribe":
-                    break
-            else:
-                raise TimeoutError("no confirmation of the subscription")
+            pubsub = self._subscribed(client)
             seq = client.get(self.seq_key)
         except (RedisError, OSError) as exc:
             self._down(f"could not subscribe: {exc}")
+            return
+        except Exception as exc:  # the client factory refused (hotcache.Unavailable)
+            self._down(f"could not subscribe: {exc!r}")
             return
         self._pubsub, self._live = pubsub, True
         self._last_seq, self._behind = int(seq or 0), 0
         self._drain(force=True)
         self._flusher_ensure()
+
+    def _subscribed(self, client: Any) -> Any:
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(self.channel)
+            deadline = time.monotonic() + SUBSCRIBE_WAIT
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=0.05)
+                if message is not None and message["type"] == "subscribe":
+                    return pubsub
+            raise RedisTimeoutError("no confirmation of the subscription")
+        except BaseException:
+            pubsub.close()
+            raise
 
     def _drain(self, *, force: bool = False) -> None:
         """Apply every message that has arrived; a single poll(0) of the socket when none has.
@@ -283,7 +295,6 @@ class NearCache:
 
     def flush(self) -> None:
         """Send the queued counters in one pipeline and check the change sequence."""
-        from redis.exceptions import RedisError
 
         with self._lock:
             if self._pid != os.getpid():
@@ -310,7 +321,7 @@ class NearCache:
                 self._merge(stats)(pipe)
             pipe.get(self.seq_key)
             replies = pipe.execute()
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # RedisError, OSError, or the client factory's Unavailable
             logger.warning("near-cache flush: Redis unreachable (%s); counts dropped", exc)
             return
         now = time.monotonic()
