@@ -173,6 +173,22 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
             assert full[0].split()[0] in {"200", "400", "404", "405"}, (name, full[0])
 
 
+def test_with_ssl_redirect_plain_http_is_redirected_as_by_the_full_stack(release, issued, settings):
+    with override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
+        ROOT_URLCONF=UPDATES_URLCONF,
+        SECURE_SSL_REDIRECT=True,
+    ):
+        django_app = WSGIHandler()
+        lean = LeanApplication(django_app)
+        environ = _environ("GET", "/updates/puc/formwell/", query=f"license_key={issued.key}")
+
+        full, short = _call(django_app, environ), _call(lean, environ)
+
+    assert short == full
+    assert full[0].startswith("301")
+
+
 def test_a_request_for_a_host_not_served_goes_to_django(release, settings):
     calls: list[str] = []
 

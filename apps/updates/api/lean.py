@@ -142,6 +142,9 @@ class LeanApplication:
         except DisallowedHost:
             # Refused by CommonMiddleware before any view: Django's answer, with its headers.
             return self.app(environ, start_response)
+        if self._security.process_request(request) is not None:
+            # SECURE_SSL_REDIRECT: plain HTTP is sent to HTTPS, by Django as ever.
+            return self.app(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)
         request_id = request_context_begin(request)
         try:
