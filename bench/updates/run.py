@@ -236,8 +236,22 @@ def puc_request(slug: str, key: str, site_url: str, installed: str) -> dict[str,
     }
 
 
+def _edd_form(lic: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A form POST to /updates/edd/ from the license's site, as EDD's clients send it."""
+    return {
+        "method": "POST",
+        "path": "/updates/edd/",
+        "headers": {
+            "User-Agent": _ua(lic["site_url"]),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        "body": urllib.parse.urlencode(fields),
+    }
+
+
 def edd_request(lic: dict[str, Any], installed: str) -> dict[str, Any]:
-    body = urllib.parse.urlencode(
+    return _edd_form(
+        lic,
         {
             "edd_action": "get_version",
             "license": lic["key"],
@@ -249,17 +263,8 @@ def edd_request(lic: dict[str, Any], installed: str) -> dict[str, Any]:
             "beta": "",
             "php_version": "8.2.12",
             "wp_version": WP_VERSION,
-        }
-    )
-    return {
-        "method": "POST",
-        "path": "/updates/edd/",
-        "headers": {
-            "User-Agent": _ua(lic["site_url"]),
-            "Content-Type": "application/x-www-form-urlencoded",
         },
-        "body": body,
-    }
+    )
 
 
 def native_request(site: dict[str, Any], fx: dict[str, Any]) -> dict[str, Any]:
@@ -289,24 +294,16 @@ def native_request(site: dict[str, Any], fx: dict[str, Any]) -> dict[str, Any]:
 
 def edd_check_request(lic: dict[str, Any]) -> dict[str, Any]:
     """EDD `check_license` as EDD's sample plugin sends it from its settings screen."""
-    body = urllib.parse.urlencode(
+    return _edd_form(
+        lic,
         {
             "edd_action": "check_license",
             "license": lic["key"],
             "item_id": lic["item_id"],
             "url": lic["site_url"],
             "environment": "production",
-        }
-    )
-    return {
-        "method": "POST",
-        "path": "/updates/edd/",
-        "headers": {
-            "User-Agent": _ua(lic["site_url"]),
-            "Content-Type": "application/x-www-form-urlencoded",
         },
-        "body": body,
-    }
+    )
 
 
 HEALTHZ = {"method": "GET", "path": "/healthz", "headers": {}, "body": None}

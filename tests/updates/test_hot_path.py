@@ -32,25 +32,6 @@ def _puc(client, key, ua=WP_UA):
 
 
 @contextmanager
-def redis_round_trips():
-    """Count what redis-py sends over the socket: one send per command or pipeline."""
-    from redis.connection import AbstractConnection
-
-    sent: list[int] = []
-    original = AbstractConnection.send_packed_command
-
-    def spy(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    AbstractConnection.send_packed_command = spy
-    try:
-        yield sent
-    finally:
-        AbstractConnection.send_packed_command = original
-
-
-@contextmanager
 def redis_commands():
     """Record what redis-py sends over the socket (each command or pipeline, as bytes)."""
     from redis.connection import AbstractConnection
@@ -67,6 +48,10 @@ def redis_commands():
         yield sent
     finally:
         AbstractConnection.send_packed_command = original
+
+
+# One send per command or pipeline: what redis_commands() records is the round trips too.
+redis_round_trips = redis_commands
 
 
 def test_a_warm_licensed_check_makes_no_sql_query(
