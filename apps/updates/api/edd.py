@@ -126,11 +126,12 @@ def _license_fields(state: LicenseState) -> dict[str, Any]:
     }
 
 
-def _identity(params: Any, product: Product | None) -> dict[str, Any]:
+def _identity(params: Any, product_name: str) -> dict[str, Any]:
+    """EDD's item_id and item_name echoed back: as sent, else the product's own name."""
     item_id = _item_id(params)
     return {
         "item_id": item_id if item_id is not None else False,
-        "item_name": _item_name(params) or (product.name if product else ""),
+        "item_name": _item_name(params) or product_name,
     }
 
 
@@ -171,7 +172,7 @@ def _license_ask(
         item_name=_item_name(params),
         product=product,
         site_url=site_url_of(request, url),
-        identity=_identity(params, product),
+        identity=_identity(params, product.name if product else ""),
         mismatch_code="invalid_item_id" if item_id else "item_name_mismatch",
     )
 
@@ -253,10 +254,7 @@ def _check(request: HttpRequest, params: Any) -> HttpResponse:
     )
     slug = product_directory().slug_for_edd(item_id=item_id, item_name=item_name)
     state, product = license_lookup(key=key, slug=slug)
-    identity = {
-        "item_id": item_id if item_id is not None else False,
-        "item_name": item_name or (product["name"] if product else ""),
-    }
+    identity = _identity(params, product["name"] if product else "")
     mismatch_code = "invalid_item_id" if item_id else "item_name_mismatch"
     checksum = edd_checksum([item_id or False, item_name or False, key, url])
     if state is None:
