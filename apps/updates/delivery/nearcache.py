@@ -27,7 +27,7 @@ last second of install counts. A client's rate-limit count is what Redis said at
 flush plus this process's hits since: over the limit it is refused here at once; across N
 processes a client may get up to about one second of extra requests through per process.
 
-Entries are bounded (`MAX_ENTRIES`, least recently used out first).
+Entries are bounded (`MAX_ENTRIES`, the oldest filled out first: reads take no lock).
 """
 
 from __future__ import annotations
