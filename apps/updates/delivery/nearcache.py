@@ -92,7 +92,7 @@ class NearCache:
         self._hits: dict[str, _Hits] = {}
         self._stats: list[Any] = []
         self._flusher: threading.Thread | None = None
-        # Set when this copy is replaced (near_reset): its flusher sends what is left and ends.
+        # Set when this copy is replaced (near_reset): its flusher ends (what it held is dropped).
         self.stopped = False
 
     # --- names ---------------------------------------------------------------------------
