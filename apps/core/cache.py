@@ -79,6 +79,10 @@ class Breaker:
             elif probe:
                 self._probe_ended()
 
+    def is_open(self) -> bool:
+        """True while calls are skipped (the window has not ended); nothing is counted."""
+        return bool(self._open_until) and time.monotonic() < self._open_until
+
     def _admit(self) -> bool:
         """Return whether this call is the one probe of a window that ended; raise if open."""
         with self._lock:
@@ -150,6 +154,10 @@ class BreakerRedis(Redis):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         parent = super().execute_command
         return breaker_for(self.connection_pool).call(lambda: parent(*args, **options))
+
+    def breaker_open(self) -> bool:
+        """True while this server's breaker skips calls (for connections it does not cover)."""
+        return breaker_for(self.connection_pool).is_open()
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> BreakerPipeline:
         return BreakerPipeline(

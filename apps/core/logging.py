@@ -10,8 +10,8 @@ dependency in gunicorn's master for twenty lines buys nothing.
 import contextvars
 import json
 import logging
+import random
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +96,8 @@ def request_id_accept(value: str | None) -> str:
     """Return `value` if it looks like a request id (from nginx), else a new random one."""
     if value and _REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    # 32 hex digits like nginx's; an id, not a secret (the random module is reseeded on fork).
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestIdMiddleware:
@@ -112,7 +113,7 @@ class RequestIdMiddleware:
         from django.core.signals import request_finished
 
         self.get_response = get_response
-        request_finished.connect(_request_context_clear, dispatch_uid="depot-request-id")
+        request_finished.connect(request_context_clear, dispatch_uid="depot-request-id")
 
     def __call__(self, request: Any) -> Any:
         request_id = request_context_begin(request)
@@ -133,7 +134,7 @@ def request_context_begin(request: Any) -> str:
     return request_id
 
 
-def _request_context_clear(**kwargs: Any) -> None:
+def request_context_clear(**kwargs: Any) -> None:
     _request_id.set(None)
     _request_span.set(None)
 

@@ -28,7 +28,7 @@ def client_ip(request: HttpRequest) -> str:
     """
     proxies: int = settings.DEPOT_TRUSTED_PROXIES
     if proxies:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         hops = [h for h in hops if h]
         if len(hops) >= proxies:
             return hops[-proxies][:64]

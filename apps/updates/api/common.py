@@ -56,13 +56,13 @@ def site_url_of(request: HttpRequest, explicit: str = "") -> str | None:
     """The site a request speaks for: an explicit URL, else the one in WordPress's User-Agent."""
     if explicit:
         return explicit
-    return site_from_user_agent(request.headers.get("User-Agent", ""))
+    return site_from_user_agent(request.META.get("HTTP_USER_AGENT", ""))
 
 
 def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
     if explicit:
         return explicit[:30]
-    match = _WP_USER_AGENT.match(request.headers.get("User-Agent", ""))
+    match = _WP_USER_AGENT.match(request.META.get("HTTP_USER_AGENT", ""))
     return match.group(1) if match else ""
 
 

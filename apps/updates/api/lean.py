@@ -25,22 +25,31 @@ tracing is configured, or when DEPOT_UPDATES_LEAN=false.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from timeit import default_timer
 from typing import Any
+from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.core import signals
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
-from django.http import HttpResponse
+from django.core.signals import setting_changed
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils.functional import cached_property
 from django.utils.log import log_response
 
-from apps.core.logging import request_context_begin
+from apps.core.logging import request_context_begin, request_context_clear
 from apps.updates.api import edd, native, puc
 
 StartResponse = Callable[..., Any]
@@ -109,6 +118,116 @@ class _Metrics:
         )
 
 
+# --- the request ----------------------------------------------------------------------------
+
+# Validated hosts by the raw Host (or X-Forwarded-Host) a request names; dropped when a setting
+# changes (tests). Bounded: past it, hosts are validated per request as Django does.
+_HOSTS_MAX = 64
+_hosts: dict[str, str] = {}
+
+
+class LeanRequest(WSGIRequest):
+    """Django's WSGIRequest, with what every hot request repeats done once per process.
+
+    - `get_host()`: the validation of a host against ALLOWED_HOSTS is kept per raw host; an
+      invalid one raises DisallowedHost as ever (and is not kept).
+    - `GET`: an ASCII query string within DATA_UPLOAD_MAX_NUMBER_FIELDS is parsed by
+      `parse_qsl` straight into the QueryDict's lists, as QueryDict's own constructor does
+      one `appendlist` at a time; anything else is left to QueryDict.
+    """
+
+    def get_host(self) -> str:
+        raw = self._get_raw_host()  # type: ignore[attr-defined]
+        host = _hosts.get(raw)
+        if host is None:
+            host = super().get_host()
+            if len(_hosts) < _HOSTS_MAX:
+                _hosts[raw] = host
+        return host
+
+    @cached_property
+    def GET(self) -> QueryDict:  # type: ignore[override]
+        raw = self.environ.get("QUERY_STRING", "")
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        if not raw.isascii() or (limit is not None and raw.count("&") >= limit):
+            return WSGIRequest.GET.func(self)  # type: ignore[attr-defined]
+        lists: dict[str, list[str]] = {}
+        for key, value in parse_qsl(raw, keep_blank_values=True):
+            lists.setdefault(key, []).append(value)
+        # What QueryDict(raw) holds, without parsing an empty string first to make it.
+        query = QueryDict.__new__(QueryDict)
+        dict.update(query, lists)
+        query._mutable = False
+        return query
+
+
+# --- the request's signals ------------------------------------------------------------------
+
+
+def _receivers(signal: Any) -> set[Any]:
+    found = set()
+    for _, receiver, *_ in signal.receivers:
+        found.add(receiver() if isinstance(receiver, weakref.ReferenceType) else receiver)
+    return found
+
+
+def _caches_close_nothing() -> bool:
+    """True when Django's `close_caches` closes nothing: every cache's close() is a no-op."""
+    from django_redis.cache import RedisCache
+
+    for alias, config in settings.CACHES.items():
+        cache = caches[alias]
+        if isinstance(cache, RedisCache):
+            default = getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False)
+            if config.get("OPTIONS", {}).get("CLOSE_CONNECTION", default):
+                return False
+        elif type(cache).close is not BaseCache.close:
+            return False
+    return True
+
+
+def signals_needed() -> bool:
+    """Whether requests must send request_started/finished, or may call their receivers.
+
+    Of what listens by default only `close_old_connections` acts here: `reset_queries` acts with
+    DEBUG, `close_caches` on caches that close (django-redis does not by default), `reset_urlconf`
+    on a per-request URLconf (the lean path sets none), `request_context_clear` is called
+    directly. So the lean path calls those two and sends nothing, unless DEBUG is on, a cache
+    closes, or anything else is connected: then it sends both signals as Django does.
+    """
+    from django.core.cache import close_caches
+    from django.core.handlers.base import reset_urlconf
+    from django.db import reset_queries
+
+    known = {reset_queries, close_old_connections, close_caches, reset_urlconf}
+    known.add(request_context_clear)
+    connected = _receivers(signals.request_started) | _receivers(signals.request_finished)
+    return bool(settings.DEBUG) or not connected <= known or not _caches_close_nothing()
+
+
+# --- the response ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the role's middleware adds to an ordinary response: headers before and after
+    Content-Length, found once by running the middleware itself on a probe response."""
+
+    before: tuple[tuple[str, str], ...]
+    after: tuple[tuple[str, str], ...]
+    names: frozenset[str]  # lower case, as ResponseHeaders keeps them
+
+    def fits(self, response: Any) -> bool:
+        """True when the middleware would add exactly this plan to `response`."""
+        return (
+            type(response) in (HttpResponse, JsonResponse)
+            and response.status_code != 404  # CommonMiddleware's slash redirect
+            and not response.cookies
+            and not getattr(response, "xframe_options_exempt", False)
+            and self.names.isdisjoint(response.headers._store)
+        )
+
+
 class LeanApplication:
     """A WSGI application: the hot update endpoints served directly, the rest by `app`."""
 
@@ -118,6 +237,14 @@ class LeanApplication:
         self._frames = XFrameOptionsMiddleware(_unused)
         self._common = CommonMiddleware(_unused)
         self._metrics: _Metrics | None = None
+        self._plans: dict[bool, _Plan] = {}
+        self._signals: bool | None = None
+        setting_changed.connect(self._settings_changed, weak=False)
+
+    def _settings_changed(self, **kwargs: Any) -> None:
+        _hosts.clear()
+        self._plans.clear()
+        self._signals = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         found = None
@@ -136,7 +263,7 @@ class LeanApplication:
         start_response: StartResponse,
     ) -> Any:
         started = default_timer()
-        request = WSGIRequest(environ)
+        request = LeanRequest(environ)
         try:
             request.get_host()
         except DisallowedHost:
@@ -145,18 +272,18 @@ class LeanApplication:
         if self._security.process_request(request) is not None:
             # SECURE_SSL_REDIRECT: plain HTTP is sent to HTTPS, by Django as ever.
             return self.app(environ, start_response)
-        signals.request_started.send(sender=self.__class__, environ=environ)
+        if self._signals is None:
+            self._signals = signals_needed()
+        if self._signals:
+            signals.request_started.send(sender=self.__class__, environ=environ)
+        else:
+            close_old_connections()
         request_id = request_context_begin(request)
         try:
             response = route.view(request, **kwargs)
         except Exception as exc:  # as Django's handler: a 500 page, logged
             response = response_for_exception(request, exc)
-        # The role's middleware, innermost first, as their response phases run.
-        response = self._frames.process_response(request, response)
-        response = self._common.process_response(request, response)
-        response = self._security.process_response(request, response)  # type: ignore[arg-type]
-        response["X-Request-ID"] = request_id
-        response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+        headers = self._headers(request, response, request_id)
         if response.status_code >= 400:
             log_response(
                 "%s: %s",
@@ -168,11 +295,56 @@ class LeanApplication:
         if self._metrics is None:
             self._metrics = _Metrics()
         self._metrics.record(route.name, request.method or "", response.status_code, started)
-        start_response(
-            f"{response.status_code} {response.reason_phrase}",
-            [
+        start_response(f"{response.status_code} {response.reason_phrase}", headers)
+        if response.streaming or response._resource_closers:
+            # Not from these views; closed by the server as Django's own responses are.
+            response._resource_closers.append(request.close)
+            return response
+        body = response.content
+        request.close()
+        if self._signals:
+            signals.request_finished.send(sender=self.__class__)
+        else:
+            close_old_connections()
+            request_context_clear()
+        return [body]
+
+    def _headers(
+        self, request: HttpRequest, response: Any, request_id: str
+    ) -> list[tuple[str, str]]:
+        """The response's headers as the role's middleware leaves them, plus the request id."""
+        plan = self._plan(request)
+        if plan.fits(response):
+            length = ("Content-Length", str(len(response.content)))
+            headers = [*response.items(), *plan.before, length, *plan.after]
+        else:
+            # The role's middleware, innermost first, as their response phases run.
+            response = self._frames.process_response(request, response)
+            response = self._common.process_response(request, response)
+            response = self._security.process_response(request, response)
+            headers = [
                 *response.items(),
                 *(("Set-Cookie", c.output(header="")) for c in response.cookies.values()),
-            ],
-        )
-        return response
+            ]
+        headers.append(("X-Request-ID", request_id))
+        return headers
+
+    def _plan(self, request: HttpRequest) -> _Plan:
+        # HSTS depends on the request being secure; nothing else the plan holds on the request.
+        secure = request.is_secure()
+        plan = self._plans.get(secure)
+        if plan is None:
+            probe: Any = HttpResponse(b"probe", content_type="application/json")
+            own = len(list(probe.items()))
+            probe = self._frames.process_response(request, probe)
+            probe = self._common.process_response(request, probe)
+            probe = self._security.process_response(request, probe)
+            added = list(probe.items())[own:]
+            names = [name for name, _ in added]
+            cut = names.index("Content-Length")
+            plan = self._plans[secure] = _Plan(
+                before=tuple(added[:cut]),
+                after=tuple(added[cut + 1 :]),
+                names=frozenset(name.lower() for name in names),
+            )
+        return plan

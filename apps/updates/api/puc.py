@@ -23,7 +23,7 @@ from apps.updates.api.common import (
 )
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
-from apps.updates.delivery.rendered import ByIdentity
+from apps.updates.delivery.rendered import ByIdentity, json_string
 
 UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
 
@@ -48,9 +48,9 @@ def puc_body(outcome: CheckOutcome, release: dict[str, Any]) -> bytes:
         return json.dumps(document, cls=DjangoJSONEncoder).encode()
 
     base = _bodies.get((product, release), (entitled, notice), encode)
-    if not entitled:
+    if not entitled or outcome.package is None:
         return base
-    link = json.dumps(outcome.package, cls=DjangoJSONEncoder).encode()
+    link = json_string(outcome.package).encode()
     return base[:-1] + b', "download_url": ' + link + b"}"
 
 
@@ -90,7 +90,7 @@ def puc_document(outcome: CheckOutcome, release: dict[str, Any]) -> dict[str, An
 @database_guard(UNAVAILABLE)
 def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
     """Answer PUC's metadata request for one plugin, licensed or not."""
-    query = request.GET
+    query = request.GET.dict()  # each parameter's last value, as QueryDict.get gives
     item = CheckInput(
         slug=slug,
         key=param(query, "license_key") or param(query, "license"),

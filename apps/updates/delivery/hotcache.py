@@ -272,16 +272,30 @@ class _RedisStore:
 
         return near_cache(self._client, stats_batches_merge)
 
+    def poll(self) -> bool:
+        """Apply the changes announced so far; True when this process's copy may be used.
+
+        Once per check, at its start: `fetch_near` and `directory_get` are then told the
+        answer instead of polling again.
+        """
+        return time.monotonic() >= self._down_until and self.near().ready()
+
     def fetch_near(
-        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+        self,
+        keys: Sequence[str],
+        stats: StatsWriter | None,
+        quota: Quota | None,
+        *,
+        polled: bool | None = None,
     ) -> tuple[list[str | None], tuple[int, int] | None]:
         """`fetch_counted` answered from this process's copy when the push channel is up.
 
         Only keys the copy lacks are read (one MGET, no counters); the request counter and
         the install statistics are queued for the once-a-second flush (delivery.nearcache).
+        `polled` is what this check's `poll()` said (polled here when None).
         """
         near = self.near()
-        if time.monotonic() < self._down_until or not near.ready():
+        if not (self.poll() if polled is None else polled):
             return self.fetch_counted(keys, stats, quota)
         epoch = near.epoch
         values = [near.get(key) for key in keys]
@@ -389,8 +403,16 @@ class _DjangoCacheStore:
             hit = self.hit(rate_key(quota.bucket, quota.ip), quota.window)
         return self.fetch(keys, stats), hit
 
+    def poll(self) -> bool:
+        return False
+
     def fetch_near(
-        self, keys: Sequence[str], stats: StatsWriter | None, quota: Quota | None
+        self,
+        keys: Sequence[str],
+        stats: StatsWriter | None,
+        quota: Quota | None,
+        *,
+        polled: bool | None = None,
     ) -> tuple[list[str | None], tuple[int, int] | None]:
         return self.fetch_counted(keys, stats, quota)
 
@@ -670,15 +692,18 @@ def license_forget(key_hash: str) -> None:
 _directory: tuple[float, dict[str, Any]] | None = None
 
 
-def directory_get(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def directory_get(
+    load: Callable[[], dict[str, Any]], *, polled: bool | None = None
+) -> dict[str, Any]:
     """Return the product directory: this process's recent copy, else the cache's, else load().
 
     With Redis down, the copy loaded from the database is kept for DIRECTORY_LOCAL_TTL too,
-    so a flood of checks costs one query per process every few seconds.
+    so a flood of checks costs one query per process every few seconds. `polled` is what
+    this check's `store().poll()` said (polled here when None).
     """
     s = store()
     near = s.near() if isinstance(s, _RedisStore) else None
-    if near is not None and near.ready():
+    if near is not None and (s.poll() if polled is None else polled):
         # Exact while the push channel is up: a change drops this copy in every process.
         epoch = near.epoch
         held_near = near.get(DIRECTORY_KEY)

@@ -84,6 +84,7 @@ class NearCache:
         self.epoch = 0
         self._pid = 0
         self._pubsub: Any = None
+        self._poller: Any = None  # (fd, select.poll) of the subscription's socket
         self._live = False
         self._retry_at = 0.0
         self._last_seq = 0
@@ -124,7 +125,7 @@ class NearCache:
     def _fork_reset(self) -> None:
         # A forked child shares its parent's sockets: never read them; start afresh.
         self._pid = os.getpid()
-        self._pubsub, self._live, self._retry_at = None, False, 0.0
+        self._pubsub, self._poller, self._live, self._retry_at = None, None, False, 0.0
         self._entries.clear()
         self._hits.clear()
         self._stats.clear()
@@ -138,6 +139,12 @@ class NearCache:
         self._drop_all()
         try:
             client = self._client()
+            # A subscription's connection is not behind the client's breaker (apps.core.cache):
+            # while it skips calls to a failed Redis, do not wait SUBSCRIBE_WAIT for one.
+            breaker_open = getattr(client, "breaker_open", None)
+            if breaker_open is not None and breaker_open():
+                self._down("Redis is skipped after a recent failure")
+                return
             self._db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
             pubsub = self._subscribed(client)
             seq = client.get(self.seq_key)
@@ -181,11 +188,16 @@ class NearCache:
             sock = getattr(getattr(self._pubsub, "connection", None), "_sock", None)
             if sock is not None:
                 try:
-                    readable, _, _ = select.select([sock], [], [], 0)
+                    fd = sock.fileno()  # -1 once closed: register() refuses it
+                    if self._poller is None or self._poller[0] != fd:
+                        poller = select.poll()
+                        poller.register(fd, select.POLLIN)
+                        self._poller = (fd, poller)
+                    # Any event (data, a hang-up, an error) is read through redis-py below.
+                    if not self._poller[1].poll(0):
+                        return
                 except (OSError, ValueError) as exc:
                     self._down(f"invalidations lost: {exc}")
-                    return
-                if not readable:
                     return
         try:
             while True:
@@ -216,7 +228,7 @@ class NearCache:
                 self._pubsub.close()
             except Exception:  # closing a broken socket
                 logger.debug("closing the subscription failed", exc_info=True)
-        self._pubsub, self._live = None, False
+        self._pubsub, self._poller, self._live = None, None, False
         self._retry_at = time.monotonic() + RETRY_SECONDS
         self._drop_all()
 

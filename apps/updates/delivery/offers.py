@@ -38,6 +38,7 @@ from apps.licenses.sites import site_normalise
 from apps.updates import metrics
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.package_tokens import download_url
+from apps.updates.delivery.rendered import ByIdentity
 from apps.updates.delivery.snapshots import (
     ProductDirectory,
     product_directory_load,
@@ -233,9 +234,20 @@ def license_lookup(
     return state, snapshot
 
 
-def product_directory() -> ProductDirectory:
-    """Return the directory of the products update checks answer for (cached)."""
-    return ProductDirectory.from_json(hotcache.directory_get(product_directory_load))
+def product_directory(*, polled: bool | None = None) -> ProductDirectory:
+    """Return the directory of the products update checks answer for (cached).
+
+    `polled`: what this check's `hotcache.store().poll()` said (polled here when None).
+    """
+    return _directory_of(hotcache.directory_get(product_directory_load, polled=polled))
+
+
+_directories = ByIdentity(size=4)
+
+
+def _directory_of(value: dict[str, Any]) -> ProductDirectory:
+    # The cached value is one object until the directory changes: wrap it once.
+    return _directories.get((value,), None, lambda: ProductDirectory.from_json(value))
 
 
 def check_many(
@@ -255,12 +267,14 @@ def check_many(
     Raises hotcache.RateLimited, before any database read, when the client is over `quota`
     (not counted while Redis is down: update checks fail open).
     """
-    directory = product_directory()
+    # Changes announced so far are applied once, here: everything below reads that state.
+    polled = hotcache.store().poll()
+    directory = product_directory(polled=polled)
     ours: list[CheckInput] = []
     for item in inputs:
         slug = directory.slug(item.slug)
         if slug is not None:
-            ours.append(dataclasses.replace(item, slug=slug))
+            ours.append(item if slug == item.slug else dataclasses.replace(item, slug=slug))
     answered = iter(
         _check_ours(
             ours,
@@ -268,6 +282,7 @@ def check_many(
             count_stats=count_stats,
             quota=quota,
             activate_on_check=activate_on_check,
+            polled=polled,
         )
     )
     return [
@@ -283,6 +298,7 @@ def _check_ours(
     count_stats: bool,
     quota: hotcache.Quota | None,
     activate_on_check: bool,
+    polled: bool,
 ) -> list[CheckOutcome]:
     sites = [_site(item.site_url) for item in inputs]
     hashes = [license_key_digest(item.key) if item.key.strip() else "" for item in inputs]
@@ -294,7 +310,7 @@ def _check_ours(
     if not keys and quota is None:
         return []
     try:
-        values, hit = store.fetch_near(keys, stats, quota)
+        values, hit = store.fetch_near(keys, stats, quota, polled=polled)
         cache_up = True
     except hotcache.Unavailable:
         values, hit = [None] * len(keys), None

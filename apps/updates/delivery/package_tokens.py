@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.core import signing
 
 from apps.core.errors import DomainError
+from apps.updates.delivery.rendered import json_string
 
 SALT = "depot.updates.download"
 # The "site" of a token made for the customer account's download page: no WordPress site is
@@ -47,9 +47,10 @@ def download_token_make(*, license_id: int, release_id: int, site: str) -> str:
     test compares them), without deriving the HMAC key again for every token: every licensed
     update check makes one.
     """
-    data = signing.b64_encode(
-        json.dumps([license_id, release_id, site], separators=(",", ":")).encode("latin-1")
-    ).decode()
+    # json.dumps([license_id, release_id, site], separators=(",", ":")), as signing.dumps
+    # writes it; the ids are ints.
+    payload = f"[{int(license_id)},{int(release_id)},{json_string(site)}]"
+    data = signing.b64_encode(payload.encode("latin-1")).decode()
     value = f"{data}:{signing.b62_encode(int(time.time()))}"
     mac = _signer_mac(settings.SECRET_KEY).copy()
     mac.update(value.encode())

@@ -8,6 +8,8 @@ snapshot objects they were made from, and used only while those very objects are
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -38,3 +40,14 @@ class ByIdentity:
             if len(self._values) > self._size:
                 self._values.popitem(last=False)
         return value
+
+
+# What json.dumps writes as it is: printable ASCII but the quote and the backslash.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+
+
+def json_string(text: str) -> str:
+    """Return ``json.dumps(text)``; a string it would not escape is quoted without encoding."""
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'
+    return json.dumps(text)
