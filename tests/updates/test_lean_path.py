@@ -17,8 +17,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from apps.updates.api.lean import LeanApplication
 from config.settings.roles import UPDATES_URLCONF, updates_middleware
@@ -89,6 +92,15 @@ def _cases(key: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
             {"query": urlencode({"license_key": key, "wp_version": "4.0"})},
         ),
         "puc unknown product": ("GET", "/updates/puc/not-ours/", {}),
+        # The query string as QueryDict reads it: the last of repeated names, '+' and %XX,
+        # blank and bare names; a non-ASCII one is left to QueryDict itself.
+        "puc query forms": (
+            "GET",
+            puc,
+            {"query": f"license_key=AAAAA&license_key={key}&locale=de+DE&php=8%2E2&beta&x="},
+        ),
+        "puc query not ascii": ("GET", puc, {"query": f"license_key={key}&locale=d\xe9"}),
+        "puc query too many fields": ("GET", puc, {"query": "a=1&" * 1000 + f"license_key={key}"}),
         "edd get_version": (
             "POST",
             "/updates/edd/",
@@ -148,14 +160,26 @@ def _cases(key: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
     }
 
 
+# Served over HTTPS (behind a proxy that says so), the security middleware adds HSTS as well.
+SECURE = {
+    "settings": {"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")},
+    "environ": {"HTTP_X_FORWARDED_PROTO": "https"},
+}
+PLAIN: dict[str, dict[str, Any]] = {"settings": {}, "environ": {}}
+
+
+@pytest.mark.parametrize("transport", [PLAIN, SECURE], ids=["http", "https"])
 def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
-    release, issued, monkeypatch, settings
+    release, issued, monkeypatch, settings, transport
 ):
     monkeypatch.setattr(time, "time", lambda: 1796061234.5)
     settings.DEPOT_UPDATE_RATE_LIMIT = 10**6
     settings.DEPOT_LICENSE_RATE_LIMIT = 10**6
     with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
+        ROOT_URLCONF=UPDATES_URLCONF,
+        SECURE_HSTS_SECONDS=31536000,
+        **transport["settings"],
     ):
         django_app = WSGIHandler()
         lean = LeanApplication(django_app)
@@ -163,6 +187,7 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
             options = dict(options)
             body = options.pop("body", b"")
             query = options.pop("query", "")
+            options.update(transport["environ"])
             environ = _environ(method, path, query=query, body=body, **options)
             _call(django_app, environ)  # the same state for both (a first check activates)
 
@@ -171,6 +196,8 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
 
             assert short == full, name
             assert full[0].split()[0] in {"200", "400", "404", "405"}, (name, full[0])
+            hsts = any(header == "Strict-Transport-Security" for header, _ in full[1])
+            assert hsts is (transport is SECURE), name
 
 
 def test_with_ssl_redirect_plain_http_is_redirected_as_by_the_full_stack(release, issued, settings):
@@ -224,3 +251,67 @@ def test_other_paths_and_methods_go_to_django(release, settings):
         _call(lean, _environ(method, path))
 
     assert len(calls) == 7
+
+
+def _puc_environ(key: str) -> dict[str, Any]:
+    return _environ("GET", "/updates/puc/formwell/", query=urlencode({"license_key": key}))
+
+
+def test_a_receiver_of_the_request_signals_hears_lean_requests_too(release, issued, settings):
+    heard: list[Any] = []
+
+    def receiver(signal: Any, **kwargs: Any) -> None:
+        heard.append(signal)
+
+    signals.request_started.connect(receiver)
+    signals.request_finished.connect(receiver)
+    try:
+        with override_settings(
+            MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
+        ):
+            status, _, _ = _call(LeanApplication(WSGIHandler()), _puc_environ(issued.key))
+    finally:
+        signals.request_started.disconnect(receiver)
+        signals.request_finished.disconnect(receiver)
+
+    assert status.startswith("200")
+    assert heard == [signals.request_started, signals.request_finished]
+
+
+def test_a_database_connection_a_lean_request_used_is_closed_as_django_closes_it(
+    release, issued, settings
+):
+    # The test settings keep no connection between requests (CONN_MAX_AGE 0).
+    assert connection.settings_dict["CONN_MAX_AGE"] == 0
+    with override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
+    ):
+        lean = LeanApplication(WSGIHandler())
+        connection.close()
+        with CaptureQueriesContext(connection) as queries:
+            status, _, _ = _call(lean, _puc_environ(issued.key))  # not cached yet: read
+
+    assert status.startswith("200")
+    assert len(queries) > 0
+    assert connection.connection is None
+
+
+def test_one_process_answers_plain_and_secure_requests_each_with_their_own_headers(
+    release, issued, monkeypatch, settings
+):
+    monkeypatch.setattr(time, "time", lambda: 1796061234.5)
+    with override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
+        ROOT_URLCONF=UPDATES_URLCONF,
+        SECURE_HSTS_SECONDS=31536000,
+        **SECURE["settings"],
+    ):
+        django_app = WSGIHandler()
+        lean = LeanApplication(django_app)
+        plain = _puc_environ(issued.key)
+        secure = {**plain, **SECURE["environ"]}
+        _call(django_app, plain)  # the first check activates the site
+        answers = [(_call(lean, e), _call(django_app, e)) for e in (plain, secure, plain)]
+
+    assert [short == full for short, full in answers] == [True, True, True]
+    assert "Strict-Transport-Security" in dict(answers[1][0][1])
