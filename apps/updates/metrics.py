@@ -1,5 +1,8 @@
 """Business counters of the update API, exported on /metrics by django-prometheus."""
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter
 
 update_checks = Counter(
@@ -16,3 +19,9 @@ downloads = Counter("depot_downloads_total", "Package downloads, by result.", ["
 rate_limited = Counter(
     "depot_rate_limited_total", "Requests refused by a rate limit, by bucket.", ["bucket"]
 )
+
+
+@functools.cache
+def update_check(dialect: str, outcome: str) -> Any:
+    """The `update_checks` child for one dialect and outcome (a few; looked up once)."""
+    return update_checks.labels(dialect, outcome)

@@ -332,12 +332,10 @@ def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[s
     for name, outcome in zip(found, outcomes, strict=True):
         if outcome.product is not None:
             answers[name] = _version_document(outcome, _text(entries[name], "slug"))
-            metrics.update_checks.labels(
-                "edd", "licensed" if outcome.package else "unlicensed"
-            ).inc()
+            metrics.update_check("edd", "licensed" if outcome.package else "unlicensed").inc()
     for name, params in entries.items():
         if name not in answers:
-            metrics.update_checks.labels("edd", "unknown_product").inc()
+            metrics.update_check("edd", "unknown_product").inc()
             named = _text(params, "slug") or _item_id(params) or _item_name(params)
             answers[name] = _version_error(
                 "This server does not sell that plugin." if named else "No item provided"

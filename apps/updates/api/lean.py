@@ -96,25 +96,29 @@ class _Metrics:
         from django_prometheus.middleware import Metrics
 
         self.metrics = Metrics.get_instance()
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
 
-    def _child(self, name: str, **labels: str) -> Any:
-        key = (name, *labels.values())
-        child = self._children.get(key)
-        if child is None:
-            metric = getattr(self.metrics, name)
-            child = self._children[key] = metric.labels(**labels) if labels else metric
-        return child
+    def _of(self, view: str, method: str, status: int) -> tuple[Any, Any, Any, Any]:
+        key = (view, method, status)
+        children = self._children.get(key)
+        if children is None:
+            m = self.metrics
+            children = self._children[key] = (
+                m.requests_total,
+                m.responses_total,
+                m.responses_by_status_view_method.labels(
+                    status=str(status), view=view, method=method
+                ),
+                m.requests_latency_by_view_method.labels(view=view, method=method),
+            )
+        return children
 
     def record(self, view: str, method: str, status: int, started: float) -> None:
-        self._child("requests_total").inc()
-        self._child("responses_total").inc()
-        self._child(
-            "responses_by_status_view_method", status=str(status), view=view, method=method
-        ).inc()
-        self._child("requests_latency_by_view_method", view=view, method=method).observe(
-            default_timer() - started
-        )
+        requests, responses, by_status, latency = self._of(view, method, status)
+        requests.inc()
+        responses.inc()
+        by_status.inc()
+        latency.observe(default_timer() - started)
 
 
 # --- the request ----------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def _update_plugins(files: list[str], outcomes: list[CheckOutcome], *, host: str
         if outcome.product is None:
             continue  # not ours: core keeps asking wordpress.org or another host about it
         section = "plugins" if outcome.has_update else "no_update"
-        metrics.update_checks.labels(
+        metrics.update_check(
             "native",
             "no_update"
             if section == "no_update"

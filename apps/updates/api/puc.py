@@ -108,13 +108,13 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
     except hotcache.RateLimited as limited:
         return too_many_checks(limited.wait)
     if outcome.product is None:
-        metrics.update_checks.labels("puc", "unknown_product").inc()
+        metrics.update_check("puc", "unknown_product").inc()
         return json_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
     release = outcome.release or outcome.latest_stable
     if release is None:
-        metrics.update_checks.labels("puc", "no_release").inc()
+        metrics.update_check("puc", "no_release").inc()
         return json_error(
             "no_release", f"{outcome.product['name']} has no published release yet.", 404
         )
-    metrics.update_checks.labels("puc", "licensed" if outcome.package else "unlicensed").inc()
+    metrics.update_check("puc", "licensed" if outcome.package else "unlicensed").inc()
     return HttpResponse(puc_body(outcome, release), content_type="application/json")

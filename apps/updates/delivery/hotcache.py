@@ -61,7 +61,7 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 from django.db import transaction
 
-from apps.updates.delivery.nearcache import NearCache, near_cache, near_reset
+from apps.updates.delivery.nearcache import NearCache, near_cache, near_current, near_reset
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +268,9 @@ class _RedisStore:
         return [v.decode() if isinstance(v, bytes) else v for v in values], hit
 
     def near(self) -> NearCache:
+        held = near_current()
+        if held is not None:
+            return held
         from apps.updates.stats.installs import stats_batches_merge
 
         return near_cache(self._client, stats_batches_merge)

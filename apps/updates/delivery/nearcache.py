@@ -379,6 +379,12 @@ def near_cache(
     return _near
 
 
+def near_current() -> NearCache | None:
+    """Return this process's near cache if `near_cache` made one (and no reset came since)."""
+    near = _near
+    return near if near is not None and not near.stopped else None
+
+
 def near_reset() -> None:
     """Forget the near cache (tests that change settings or flush Redis)."""
     global _near

@@ -51,10 +51,22 @@ def download_token_make(*, license_id: int, release_id: int, site: str) -> str:
     # writes it; the ids are ints.
     payload = f"[{int(license_id)},{int(release_id)},{json_string(site)}]"
     data = signing.b64_encode(payload.encode("latin-1")).decode()
-    value = f"{data}:{signing.b62_encode(int(time.time()))}"
+    value = f"{data}:{_b62_now()}"
     mac = _signer_mac(settings.SECRET_KEY).copy()
     mac.update(value.encode())
     return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def _b62_now() -> str:
+    """signing.b62_encode(int(time.time())), encoded once a second."""
+    global _second
+    now = int(time.time())
+    if _second[0] != now:
+        _second = (now, signing.b62_encode(now))
+    return _second[1]
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,6 +19,7 @@ default (local-memory cache) nothing is collected and the roll-up does nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -123,12 +124,18 @@ def _site_clean(site: str) -> str:
 
 def fingerprint(sample: InstallSample) -> str:
     """Return the sample's ``plugin|wp|php|locale`` as stored per site."""
+    return _fingerprint(sample.plugin_version, sample.wp_version, sample.php_version, sample.locale)
+
+
+# Sites report few distinct version combinations: each is cleaned once per process.
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(plugin_version: str, wp_version: str, php_version: str, locale: str) -> str:
     return SEPARATOR.join(
         (
-            value_clean(sample.plugin_version),
-            value_clean(sample.wp_version),
-            php_clean(sample.php_version),
-            value_clean(sample.locale),
+            value_clean(plugin_version),
+            value_clean(wp_version),
+            php_clean(php_version),
+            value_clean(locale),
         )
     )
 
