@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,8 +127,14 @@ def request_context_begin(request: Any) -> str:
 
     Cleared when the request finishes (request_finished), as the middleware arranges.
     """
-    request_id = request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
+    request_id = request_context_enter(request.META)
     request.request_id = request_id
+    return request_id
+
+
+def request_context_enter(meta: Mapping[str, Any]) -> str:
+    """`request_context_begin` for a request known only by its META (its WSGI environ)."""
+    request_id = request_id_accept(meta.get("HTTP_X_REQUEST_ID"))
     _request_id.set(request_id)
     _request_span.set(current_span_ids())
     return request_id

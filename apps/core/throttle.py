@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -26,13 +27,18 @@ def client_ip(request: HttpRequest) -> str:
 
     The one rule for every per-address limit: sign-in lock-outs, store throttles, the API's.
     """
+    return client_ip_of(request.META)
+
+
+def client_ip_of(meta: Mapping[str, Any]) -> str:
+    """`client_ip` of a request's META (its WSGI environ)."""
     proxies: int = settings.DEPOT_TRUSTED_PROXIES
     if proxies:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h.strip() for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         hops = [h for h in hops if h]
         if len(hops) >= proxies:
             return hops[-proxies][:64]
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+    return str(meta.get("REMOTE_ADDR", ""))[:64]
 
 
 def by_ip(group: str, request: HttpRequest) -> str:

@@ -19,10 +19,11 @@ from urllib.parse import urlencode
 import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from apps.updates.api import puc
 from apps.updates.api.lean import LeanApplication
 from config.settings.roles import UPDATES_URLCONF, updates_middleware
 from tests.builders import SITE, WP_UA
@@ -175,6 +176,7 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
     monkeypatch.setattr(time, "time", lambda: 1796061234.5)
     settings.DEPOT_UPDATE_RATE_LIMIT = 10**6
     settings.DEPOT_LICENSE_RATE_LIMIT = 10**6
+    direct = _direct_answers(monkeypatch)
     with override_settings(
         MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
         ROOT_URLCONF=UPDATES_URLCONF,
@@ -183,6 +185,7 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
     ):
         django_app = WSGIHandler()
         lean = LeanApplication(django_app)
+        answered_directly: dict[str, bool] = {}
         for name, (method, path, options) in _cases(issued.key).items():
             options = dict(options)
             body = options.pop("body", b"")
@@ -192,12 +195,40 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
             _call(django_app, environ)  # the same state for both (a first check activates)
 
             full = _call(django_app, environ)
+            direct.clear()
             short = _call(lean, environ)
+            answered_directly[name] = direct == [True]
 
             assert short == full, name
             assert full[0].split()[0] in {"200", "400", "404", "405"}, (name, full[0])
             hsts = any(header == "Strict-Transport-Security" for header, _ in full[1])
             assert hsts is (transport is SECURE), name
+
+    # PUC's GETs with a plain query string were answered without Django's request and response
+    # (a 404 among them: finished through them); the others went through the views in full.
+    assert {name for name, yes in answered_directly.items() if yes} == {
+        "puc licensed",
+        "puc no key",
+        "puc unknown key",
+        "puc beta",
+        "puc old wordpress",
+        "puc unknown product",
+        "puc query forms",
+    }
+
+
+def _direct_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record whether each PUC request was taken by the lean path's direct answer."""
+    seen: list[bool] = []
+    direct = LeanApplication._puc_direct
+
+    def recorded(self: LeanApplication, *args: Any) -> Any:
+        answered = direct(self, *args)
+        seen.append(answered is not None)
+        return answered
+
+    monkeypatch.setattr(LeanApplication, "_puc_direct", recorded)
+    return seen
 
 
 def test_with_ssl_redirect_plain_http_is_redirected_as_by_the_full_stack(release, issued, settings):
@@ -315,3 +346,24 @@ def test_one_process_answers_plain_and_secure_requests_each_with_their_own_heade
 
     assert [short == full for short, full in answers] == [True, True, True]
     assert "Strict-Transport-Security" in dict(answers[1][0][1])
+
+
+@pytest.mark.parametrize("failure", [DatabaseError("gone away"), RuntimeError("a bug")])
+def test_a_check_that_fails_is_answered_as_by_the_full_stack(
+    release, issued, monkeypatch, settings, failure
+):
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(puc, "check_many", failing)
+    direct = _direct_answers(monkeypatch)
+    with override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
+    ):
+        django_app = WSGIHandler()
+        environ = _puc_environ(issued.key)
+        full, short = _call(django_app, environ), _call(LeanApplication(django_app), environ)
+
+    assert short == full
+    assert full[0].split()[0] == ("503" if isinstance(failure, DatabaseError) else "500")
+    assert direct == [True]

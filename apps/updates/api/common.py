@@ -9,8 +9,8 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 
 from apps.core.errors import json_error
-from apps.core.throttle import client_ip
+from apps.core.throttle import client_ip, client_ip_of
 from apps.licenses.sites import site_from_user_agent
 from apps.updates import metrics
 from apps.updates.delivery import hotcache
@@ -31,6 +31,8 @@ _WP_USER_AGENT = re.compile(r"^WordPress/([0-9][0-9A-Za-z.\-]{0,30})")
 MAX_PARAM = 2000
 
 View = Callable[..., HttpResponseBase]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def param(data: Any, name: str, default: str = "") -> str:
@@ -54,15 +56,25 @@ def base_url(request: HttpRequest) -> str:
 
 def site_url_of(request: HttpRequest, explicit: str = "") -> str | None:
     """The site a request speaks for: an explicit URL, else the one in WordPress's User-Agent."""
+    return site_url_from(request.META.get("HTTP_USER_AGENT", ""), explicit)
+
+
+def site_url_from(user_agent: str, explicit: str = "") -> str | None:
+    """`site_url_of` for a request known by its User-Agent."""
     if explicit:
         return explicit
-    return site_from_user_agent(request.META.get("HTTP_USER_AGENT", ""))
+    return site_from_user_agent(user_agent)
 
 
 def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
+    return wp_version_from(request.META.get("HTTP_USER_AGENT", ""), explicit)
+
+
+def wp_version_from(user_agent: str, explicit: str = "") -> str:
+    """The WordPress version a request reports: an explicit one, else its User-Agent's."""
     if explicit:
         return explicit[:30]
-    match = _WP_USER_AGENT.match(request.META.get("HTTP_USER_AGENT", ""))
+    match = _WP_USER_AGENT.match(user_agent)
     return match.group(1) if match else ""
 
 
@@ -95,8 +107,13 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
 
 def update_quota(request: HttpRequest) -> hotcache.Quota:
     """The client address's allowance of update checks (DEPOT_UPDATE_RATE_LIMIT a minute)."""
+    return update_quota_of(request.META)
+
+
+def update_quota_of(meta: Mapping[str, Any]) -> hotcache.Quota:
+    """`update_quota` of a request's META (its WSGI environ)."""
     limit: int = settings.DEPOT_UPDATE_RATE_LIMIT
-    return hotcache.Quota("check", client_ip(request), limit)
+    return hotcache.Quota("check", client_ip_of(meta), limit)
 
 
 def too_many_checks(wait: int) -> JsonResponse:
@@ -110,14 +127,14 @@ def too_many_checks(wait: int) -> JsonResponse:
     )
 
 
-def database_guard(message: str) -> Callable[[View], View]:
+def database_guard(message: str) -> Callable[[Callable[P, R]], Callable[P, R | JsonResponse]]:
     """Turn a database outage into a 503 with `message` instead of a 500."""
 
-    def decorate(view: View) -> View:
+    def decorate(view: Callable[P, R]) -> Callable[P, R | JsonResponse]:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | JsonResponse:
             try:
-                return view(request, *args, **kwargs)
+                return view(*args, **kwargs)
             except DatabaseError:
                 logger.exception("database unavailable in %s", view.__name__)
                 return json_error("unavailable", message, 503, Retry_After="30")

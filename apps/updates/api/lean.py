@@ -48,8 +48,13 @@ from django.middleware.security import SecurityMiddleware
 from django.utils.functional import cached_property
 from django.utils.log import log_response
 
-from apps.core.logging import request_context_begin, request_context_clear
+from apps.core.logging import (
+    request_context_begin,
+    request_context_clear,
+    request_context_enter,
+)
 from apps.updates.api import edd, native, puc
+from apps.updates.api.common import base_url, update_quota_of
 
 StartResponse = Callable[..., Any]
 
@@ -151,8 +156,7 @@ class LeanRequest(WSGIRequest):
     @cached_property
     def GET(self) -> QueryDict:  # type: ignore[override]
         raw = self.environ.get("QUERY_STRING", "")
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        if not raw.isascii() or (limit is not None and raw.count("&") >= limit):
+        if not _query_simple(raw):
             return WSGIRequest.GET.func(self)  # type: ignore[attr-defined]
         lists: dict[str, list[str]] = {}
         for key, value in parse_qsl(raw, keep_blank_values=True):
@@ -162,6 +166,30 @@ class LeanRequest(WSGIRequest):
         dict.update(query, lists)
         query._mutable = False
         return query
+
+
+# What a request's scheme and host are read from (HttpRequest.get_host, is_secure), with the
+# header SECURE_PROXY_SSL_HEADER names.
+_ORIGIN_KEYS = (
+    "HTTP_HOST",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+)
+_ORIGINS_MAX = 64
+
+
+def _origin_keys() -> tuple[str, ...]:
+    proxy_header = settings.SECURE_PROXY_SSL_HEADER
+    return _ORIGIN_KEYS + ((proxy_header[0],) if proxy_header else ())
+
+
+def _query_simple(raw: str) -> bool:
+    """True for a query string QueryDict reads as parse_qsl does: ASCII, within the limit."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return raw.isascii() and (limit is None or raw.count("&") < limit)
 
 
 # --- the request's signals ------------------------------------------------------------------
@@ -216,6 +244,7 @@ class _Plan:
     """What the role's middleware adds to an ordinary response: headers before and after
     Content-Length, found once by running the middleware itself on a probe response."""
 
+    json: tuple[tuple[str, str], ...]  # an HttpResponse(content_type="application/json")'s own
     before: tuple[tuple[str, str], ...]
     after: tuple[tuple[str, str], ...]
     names: frozenset[str]  # lower case, as ResponseHeaders keeps them
@@ -230,6 +259,23 @@ class _Plan:
             and self.names.isdisjoint(response.headers._store)
         )
 
+    def json_headers(self, body: bytes) -> list[tuple[str, str]]:
+        """The headers of HttpResponse(body, content_type="application/json") after the plan."""
+        return [*self.json, *self.before, ("Content-Length", str(len(body))), *self.after]
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """What a request's scheme and host decide, found once with Django's own request."""
+
+    base_url: str  # where package links point (apps.updates.api.common.base_url)
+    plan: _Plan
+
+
+# Found with SECURE_SSL_REDIRECT for plain HTTP: Django answers (the redirect may depend on
+# the path, SECURE_REDIRECT_EXEMPT).
+_TO_DJANGO = object()
+
 
 class LeanApplication:
     """A WSGI application: the hot update endpoints served directly, the rest by `app`."""
@@ -241,12 +287,16 @@ class LeanApplication:
         self._common = CommonMiddleware(_unused)
         self._metrics: _Metrics | None = None
         self._plans: dict[bool, _Plan] = {}
+        self._origins: dict[tuple[Any, ...], Any] = {}
+        self._origin_keys = _origin_keys()
         self._signals: bool | None = None
         setting_changed.connect(self._settings_changed, weak=False)
 
     def _settings_changed(self, **kwargs: Any) -> None:
         _hosts.clear()
         self._plans.clear()
+        self._origins.clear()
+        self._origin_keys = _origin_keys()
         self._signals = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
@@ -256,7 +306,79 @@ class LeanApplication:
         if found is None:
             return self.app(environ, start_response)
         route, kwargs = found
+        if route.view is puc.puc_metadata:
+            answered = self._puc_direct(route, kwargs["slug"], environ, start_response)
+            if answered is not None:
+                return answered
         return self._serve(route, kwargs, environ, start_response)
+
+    # --- a PUC check answered without Django's request and response -----------------------
+
+    def _puc_direct(
+        self, route: _Route, slug: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes] | None:
+        """Answer a PUC GET as the view does (puc.puc_answer), or None to serve it in full.
+
+        Taken when the request signals need not be sent (`signals_needed`), the host is
+        served, no HTTPS redirect is due and the query string is ASCII within
+        DATA_UPLOAD_MAX_NUMBER_FIELDS. A 200 is sent from here; any other answer, or an
+        exception, is finished through Django's request and middleware as `_serve` does.
+        """
+        if self._signals is None:
+            self._signals = signals_needed()
+        raw = environ.get("QUERY_STRING", "")
+        if self._signals or environ["REQUEST_METHOD"] != "GET" or not _query_simple(raw):
+            return None
+        origin = self._origin(environ)
+        if origin is None:
+            return None
+        started = default_timer()
+        close_old_connections()
+        request_id = request_context_enter(environ)
+        try:
+            item = puc.puc_input(
+                slug,
+                dict(parse_qsl(raw, keep_blank_values=True)),
+                environ.get("HTTP_USER_AGENT", ""),
+            )
+            answer = puc.puc_answer(item, base_url=origin.base_url, quota=update_quota_of(environ))
+        except Exception as exc:  # as Django's handler: a 500 page, logged
+            answer = response_for_exception(LeanRequest(environ), exc)
+        if not isinstance(answer, bytes):
+            request = LeanRequest(environ)
+            request.request_id = request_id  # type: ignore[attr-defined]
+            return self._respond(route, request, answer, request_id, started, start_response)
+        headers = origin.plan.json_headers(answer)
+        headers.append(("X-Request-ID", request_id))
+        self._record(route, "GET", 200, started)
+        start_response("200 OK", headers)
+        close_old_connections()
+        request_context_clear()
+        return [answer]
+
+    def _origin(self, environ: dict[str, Any]) -> _Origin | None:
+        """The scheme and host's share of the answer, kept per distinct (valid) origin."""
+        key = tuple(environ.get(name) for name in self._origin_keys)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origin_find(environ)
+            if origin is None:
+                return None  # a host not served: not kept (anyone can send one)
+            if len(self._origins) < _ORIGINS_MAX:
+                self._origins[key] = origin
+        return None if origin is _TO_DJANGO else origin
+
+    def _origin_find(self, environ: dict[str, Any]) -> Any:
+        request = LeanRequest(environ)
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return None
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            return _TO_DJANGO
+        return _Origin(base_url=base_url(request), plan=self._plan(request))
+
+    # --- everything else on the lean routes -----------------------------------------------
 
     def _serve(
         self,
@@ -286,6 +408,18 @@ class LeanApplication:
             response = route.view(request, **kwargs)
         except Exception as exc:  # as Django's handler: a 500 page, logged
             response = response_for_exception(request, exc)
+        return self._respond(route, request, response, request_id, started, start_response)
+
+    def _respond(
+        self,
+        route: _Route,
+        request: HttpRequest,
+        response: Any,
+        request_id: str,
+        started: float,
+        start_response: StartResponse,
+    ) -> Any:
+        """Send a view's response as the role's middleware and Django's handler would."""
         headers = self._headers(request, response, request_id)
         if response.status_code >= 400:
             log_response(
@@ -295,9 +429,7 @@ class LeanApplication:
                 response=response,
                 request=request,
             )
-        if self._metrics is None:
-            self._metrics = _Metrics()
-        self._metrics.record(route.name, request.method or "", response.status_code, started)
+        self._record(route, request.method or "", response.status_code, started)
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
         if response.streaming or response._resource_closers:
             # Not from these views; closed by the server as Django's own responses are.
@@ -311,6 +443,11 @@ class LeanApplication:
             close_old_connections()
             request_context_clear()
         return [body]
+
+    def _record(self, route: _Route, method: str, status: int, started: float) -> None:
+        if self._metrics is None:
+            self._metrics = _Metrics()
+        self._metrics.record(route.name, method, status, started)
 
     def _headers(
         self, request: HttpRequest, response: Any, request_id: str
@@ -338,14 +475,15 @@ class LeanApplication:
         plan = self._plans.get(secure)
         if plan is None:
             probe: Any = HttpResponse(b"probe", content_type="application/json")
-            own = len(list(probe.items()))
+            own = list(probe.items())
             probe = self._frames.process_response(request, probe)
             probe = self._common.process_response(request, probe)
             probe = self._security.process_response(request, probe)
-            added = list(probe.items())[own:]
+            added = list(probe.items())[len(own) :]
             names = [name for name, _ in added]
             cut = names.index("Content-Length")
             plan = self._plans[secure] = _Plan(
+                json=tuple(own),
                 before=tuple(added[:cut]),
                 after=tuple(added[cut + 1 :]),
                 names=frozenset(name.lower() for name in names),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.core.errors import json_error
 from apps.updates import metrics
@@ -16,10 +18,10 @@ from apps.updates.api.common import (
     database_guard,
     flag,
     param,
-    site_url_of,
+    site_url_from,
     too_many_checks,
     update_quota,
-    wp_version_of,
+    wp_version_from,
 )
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
@@ -86,30 +88,33 @@ def puc_document(outcome: CheckOutcome, release: dict[str, Any]) -> dict[str, An
     return document
 
 
-@allow("GET")
-@database_guard(UNAVAILABLE)
-def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
-    """Answer PUC's metadata request for one plugin, licensed or not."""
-    query = request.GET.dict()  # each parameter's last value, as QueryDict.get gives
-    item = CheckInput(
+def puc_input(slug: str, query: Mapping[str, str], user_agent: str) -> CheckInput:
+    """Read one PUC check from its query (each parameter's last value) and User-Agent."""
+    return CheckInput(
         slug=slug,
         key=param(query, "license_key") or param(query, "license"),
-        site_url=site_url_of(request, param(query, "site_url") or param(query, "url")),
+        site_url=site_url_from(user_agent, param(query, "site_url") or param(query, "url")),
         installed_version=param(query, "installed_version")[:50],
-        wp_version=wp_version_of(request, param(query, "wp_version")),
+        wp_version=wp_version_from(user_agent, param(query, "wp_version")),
         php_version=param(query, "php")[:30],
         locale=param(query, "locale")[:20],
         beta=flag(query.get("beta", "")) or param(query, "channel") == "beta",
     )
+
+
+@database_guard(UNAVAILABLE)
+def puc_answer(item: CheckInput, *, base_url: str, quota: hotcache.Quota) -> bytes | HttpResponse:
+    """Answer one PUC check: the metadata JSON of a 200, else the error response to send.
+
+    The view and the lean path's direct answer (apps.updates.api.lean) both call this.
+    """
     try:
-        outcome = check_many(
-            [item], base_url=base_url(request), quota=update_quota(request), activate_on_check=True
-        )[0]
+        outcome = check_many([item], base_url=base_url, quota=quota, activate_on_check=True)[0]
     except hotcache.RateLimited as limited:
         return too_many_checks(limited.wait)
     if outcome.product is None:
         metrics.update_check("puc", "unknown_product").inc()
-        return json_error("unknown_product", f"There is no plugin called {slug!r} here.", 404)
+        return json_error("unknown_product", f"There is no plugin called {item.slug!r} here.", 404)
     release = outcome.release or outcome.latest_stable
     if release is None:
         metrics.update_check("puc", "no_release").inc()
@@ -117,4 +122,14 @@ def puc_metadata(request: HttpRequest, slug: str) -> HttpResponse:
             "no_release", f"{outcome.product['name']} has no published release yet.", 404
         )
     metrics.update_check("puc", "licensed" if outcome.package else "unlicensed").inc()
-    return HttpResponse(puc_body(outcome, release), content_type="application/json")
+    return puc_body(outcome, release)
+
+
+@allow("GET")
+def puc_metadata(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """Answer PUC's metadata request for one plugin, licensed or not."""
+    item = puc_input(slug, request.GET.dict(), request.META.get("HTTP_USER_AGENT", ""))
+    answer = puc_answer(item, base_url=base_url(request), quota=update_quota(request))
+    if isinstance(answer, bytes):
+        return HttpResponse(answer, content_type="application/json")
+    return answer
