@@ -23,7 +23,7 @@ from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from apps.updates.api import puc
+from apps.updates.api import edd, puc
 from apps.updates.api.lean import LeanApplication
 from config.settings.roles import UPDATES_URLCONF, updates_middleware
 from tests.builders import SITE, WP_UA
@@ -137,6 +137,55 @@ def _cases(key: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
             _form(edd_action="check_license", license=key, item_name="Nothing Here"),
         ),
         "edd unknown action": ("POST", "/updates/edd/", _form(edd_action="dance")),
+        # What request.POST would read: a UTF-8 form (with the charset WordPress sends), the
+        # query string when it names edd_action; any other charset or non-ASCII goes to Django.
+        "edd form utf-8": (
+            "POST",
+            "/updates/edd/",
+            {
+                **_form(edd_action="get_version", license=key, **edd),
+                "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=UTF-8",
+            },
+        ),
+        "edd form latin-1": (
+            "POST",
+            "/updates/edd/",
+            {
+                **_form(edd_action="get_version", license=key, **edd),
+                "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=latin-1",
+            },
+        ),
+        "edd form percent-encoded": (
+            "POST",
+            "/updates/edd/",
+            _form(edd_action="check_license", license=key, item_name="Formwéll", url=SITE),
+        ),
+        "edd form not ascii": (
+            "POST",
+            "/updates/edd/",
+            {
+                "body": f"edd_action=check_license&license={key}&item_name=Formwéll".encode(),
+                "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            },
+        ),
+        "edd action in the query": (
+            "POST",
+            "/updates/edd/",
+            {
+                "query": urlencode({"edd_action": "check_license", "license": key, **edd}),
+                **_form(edd_action="get_version"),
+            },
+        ),
+        "edd repeated fields": (
+            "POST",
+            "/updates/edd/",
+            {
+                "body": f"edd_action=check_license&license=NOPE&license={key}&item_name="
+                "Formwell&url=".encode()
+                + SITE.encode(),
+                "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            },
+        ),
         "edd root without action": ("POST", "/", _form(hello="world")),
         "native batch": (
             "POST",
@@ -201,11 +250,14 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
 
             assert short == full, name
             assert full[0].split()[0] in {"200", "400", "404", "405"}, (name, full[0])
+            if name == "edd form latin-1":
+                assert full[0].startswith("400")
             hsts = any(header == "Strict-Transport-Security" for header, _ in full[1])
             assert hsts is (transport is SECURE), name
 
-    # PUC's GETs with a plain query string were answered without Django's request and response
-    # (a 404 among them: finished through them); the others went through the views in full.
+    # PUC's GETs and EDD's forms with plain parameters were answered without Django's request
+    # and response (the 404 and 400 among them finished through them); the others (HEAD, a
+    # non-ASCII or oversized query, the root's index, native JSON) went through the views.
     assert {name for name, yes in answered_directly.items() if yes} == {
         "puc licensed",
         "puc no key",
@@ -214,20 +266,31 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
         "puc old wordpress",
         "puc unknown product",
         "puc query forms",
+        "edd get_version",
+        "edd get_version at root",
+        "edd get_version batch",
+        "edd check_license",
+        "edd check_license unknown key",
+        "edd check_license other product",
+        "edd unknown action",
+        "edd form utf-8",
+        "edd action in the query",
+        "edd repeated fields",
+        "edd form percent-encoded",
     }
 
 
 def _direct_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record whether each PUC request was taken by the lean path's direct answer."""
+    """Record whether each request was taken by the lean path's direct answer."""
     seen: list[bool] = []
-    direct = LeanApplication._puc_direct
+    direct = LeanApplication._direct
 
     def recorded(self: LeanApplication, *args: Any) -> Any:
         answered = direct(self, *args)
         seen.append(answered is not None)
         return answered
 
-    monkeypatch.setattr(LeanApplication, "_puc_direct", recorded)
+    monkeypatch.setattr(LeanApplication, "_direct", recorded)
     return seen
 
 
@@ -348,20 +411,25 @@ def test_one_process_answers_plain_and_secure_requests_each_with_their_own_heade
     assert "Strict-Transport-Security" in dict(answers[1][0][1])
 
 
+@pytest.mark.parametrize("dialect", ["puc", "edd"])
 @pytest.mark.parametrize("failure", [DatabaseError("gone away"), RuntimeError("a bug")])
 def test_a_check_that_fails_is_answered_as_by_the_full_stack(
-    release, issued, monkeypatch, settings, failure
+    release, issued, monkeypatch, settings, failure, dialect
 ):
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise failure
 
-    monkeypatch.setattr(puc, "check_many", failing)
+    monkeypatch.setattr(puc if dialect == "puc" else edd, "check_many", failing)
     direct = _direct_answers(monkeypatch)
+    if dialect == "puc":
+        environ = _puc_environ(issued.key)
+    else:
+        form = _form(edd_action="get_version", license=issued.key, item_name="Formwell")
+        environ = _environ("POST", "/updates/edd/", **form)
     with override_settings(
         MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
     ):
         django_app = WSGIHandler()
-        environ = _puc_environ(issued.key)
         full, short = _call(django_app, environ), _call(LeanApplication(django_app), environ)
 
     assert short == full

@@ -10,7 +10,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -18,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 
 from apps.core.errors import json_error
-from apps.core.throttle import client_ip, client_ip_of
+from apps.core.throttle import client_ip_of
 from apps.licenses.sites import site_from_user_agent
 from apps.updates import metrics
 from apps.updates.delivery import hotcache
@@ -33,6 +34,26 @@ MAX_PARAM = 2000
 View = Callable[..., HttpResponseBase]
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class Asking(Protocol):
+    """What the update API reads of a request besides its parameters: its META (the WSGI
+    environ: User-Agent, client address). An HttpRequest is one; so is a `Caller`."""
+
+    @property
+    def META(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A request as the dialects' answers see it: its META and where package links point."""
+
+    META: Mapping[str, Any]
+    base_url: str
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> Caller:
+        return cls(request.META, base_url(request))
 
 
 def param(data: Any, name: str, default: str = "") -> str:
@@ -54,7 +75,7 @@ def base_url(request: HttpRequest) -> str:
     return updates_base_url(f"{request.scheme}://{request.get_host()}")
 
 
-def site_url_of(request: HttpRequest, explicit: str = "") -> str | None:
+def site_url_of(request: Asking, explicit: str = "") -> str | None:
     """The site a request speaks for: an explicit URL, else the one in WordPress's User-Agent."""
     return site_url_from(request.META.get("HTTP_USER_AGENT", ""), explicit)
 
@@ -66,7 +87,7 @@ def site_url_from(user_agent: str, explicit: str = "") -> str | None:
     return site_from_user_agent(user_agent)
 
 
-def wp_version_of(request: HttpRequest, explicit: str = "") -> str:
+def wp_version_of(request: Asking, explicit: str = "") -> str:
     return wp_version_from(request.META.get("HTTP_USER_AGENT", ""), explicit)
 
 
@@ -78,13 +99,13 @@ def wp_version_from(user_agent: str, explicit: str = "") -> str:
     return match.group(1) if match else ""
 
 
-def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpResponse | None:
+def rate_limit(request: Asking, bucket: str, *, fail_open: bool) -> HttpResponse | None:
     """Refuse a client over DEPOT_LICENSE_RATE_LIMIT requests a minute (429, Retry-After)."""
     limit: int = settings.DEPOT_LICENSE_RATE_LIMIT
     try:
         # Counted apart from update checks (`update_quota`, also "check"): a site's update
         # checks must not use up its license checks' far smaller allowance.
-        wait = hotcache.rate_limited(f"license-{bucket}", client_ip(request), limit=limit)
+        wait = hotcache.rate_limited(f"license-{bucket}", client_ip_of(request.META), limit=limit)
     except hotcache.Unavailable:
         if fail_open:
             return None
@@ -105,7 +126,7 @@ def rate_limit(request: HttpRequest, bucket: str, *, fail_open: bool) -> HttpRes
     )
 
 
-def update_quota(request: HttpRequest) -> hotcache.Quota:
+def update_quota(request: Asking) -> hotcache.Quota:
     """The client address's allowance of update checks (DEPOT_UPDATE_RATE_LIMIT a minute)."""
     return update_quota_of(request.META)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -31,8 +32,8 @@ from apps.licenses.selectors import (
 from apps.updates import metrics
 from apps.updates.api import index
 from apps.updates.api.common import (
+    Caller,
     allow,
-    base_url,
     database_guard,
     flag,
     rate_limit,
@@ -155,10 +156,10 @@ class _LicenseAsk:
 
 
 def _license_ask(
-    request: HttpRequest, params: Any, action: str, *, fail_open: bool
+    caller: Caller, params: Any, action: str, *, fail_open: bool
 ) -> _LicenseAsk | HttpResponse:
     """Apply the license actions' rate limit (429 or 503), then read the request's fields."""
-    limited = rate_limit(request, action, fail_open=fail_open)
+    limited = rate_limit(caller, action, fail_open=fail_open)
     if limited is not None:
         return limited
     url = _text(params, "url")
@@ -171,14 +172,14 @@ def _license_ask(
         item_id=item_id,
         item_name=_item_name(params),
         product=product,
-        site_url=site_url_of(request, url),
+        site_url=site_url_of(caller, url),
         identity=_identity(params, product.name if product else ""),
         mismatch_code="invalid_item_id" if item_id else "item_name_mismatch",
     )
 
 
-def _activate(request: HttpRequest, params: Any) -> HttpResponse:
-    ask = _license_ask(request, params, "activate", fail_open=False)
+def _activate(caller: Caller, params: Any) -> HttpResponse:
+    ask = _license_ask(caller, params, "activate", fail_open=False)
     if isinstance(ask, HttpResponse):
         return ask
     checksum = edd_checksum(
@@ -208,8 +209,8 @@ def _activate(request: HttpRequest, params: Any) -> HttpResponse:
     return JsonResponse(body)
 
 
-def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
-    ask = _license_ask(request, params, "deactivate", fail_open=False)
+def _deactivate(caller: Caller, params: Any) -> HttpResponse:
+    ask = _license_ask(caller, params, "deactivate", fail_open=False)
     if isinstance(ask, HttpResponse):
         return ask
     checksum = edd_checksum(
@@ -241,9 +242,9 @@ def _deactivate(request: HttpRequest, params: Any) -> HttpResponse:
     return JsonResponse(body)
 
 
-def _check(request: HttpRequest, params: Any) -> HttpResponse:
+def _check(caller: Caller, params: Any) -> HttpResponse:
     """check_license, answered from the hot cache as update checks are (no query when warm)."""
-    limited = rate_limit(request, "check", fail_open=True)
+    limited = rate_limit(caller, "check", fail_open=True)
     if limited is not None:
         return limited
     key, url, item_id, item_name = (
@@ -266,7 +267,7 @@ def _check(request: HttpRequest, params: Any) -> HttpResponse:
             state,
             product_id=product["id"],
             product_name=product["name"],
-            site_url=site_url_of(request, url) or "",
+            site_url=site_url_of(caller, url) or "",
         )
         status, message = check.status, check.message
         if status == "item_name_mismatch":
@@ -299,19 +300,19 @@ def _version_error(message: str) -> dict[str, Any]:
     return {**_ERROR_SHAPE, "msg": message}
 
 
-def _input(request: HttpRequest, params: Any, slug: str) -> CheckInput:
+def _input(caller: Caller, params: Any, slug: str) -> CheckInput:
     return CheckInput(
         slug=slug,
         key=_text(params, "license")[:200],
-        site_url=site_url_of(request, _text(params, "url")),
+        site_url=site_url_of(caller, _text(params, "url")),
         installed_version=_text(params, "version")[:50],
-        wp_version=_text(params, "wp_version")[:30] or wp_version_of(request),
+        wp_version=_text(params, "wp_version")[:30] or wp_version_of(caller),
         php_version=_text(params, "php_version")[:30],
         beta=flag(params.get("beta", "")),
     )
 
 
-def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _versions(caller: Caller, entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Answer get_version for each entry, as one check; raises hotcache.RateLimited.
 
     A plugin is found by its folder (`slug`), else by EDD's own identifiers (item_id,
@@ -326,8 +327,8 @@ def _versions(request: HttpRequest, entries: dict[str, Any]) -> dict[str, dict[s
         )
         if slug is not None:
             found[name] = slug
-    inputs = [_input(request, entries[name], slug) for name, slug in found.items()]
-    outcomes = check_many(inputs, base_url=base_url(request), quota=update_quota(request))
+    inputs = [_input(caller, entries[name], slug) for name, slug in found.items()]
+    outcomes = check_many(inputs, base_url=caller.base_url, quota=update_quota(caller))
     answers: dict[str, dict[str, Any]] = {}
     for name, outcome in zip(found, outcomes, strict=True):
         if outcome.product is not None:
@@ -399,7 +400,7 @@ def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
     return document
 
 
-def _products(params: QueryDict) -> dict[str, dict[str, str]]:
+def _products(params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     entries: dict[str, dict[str, str]] = {}
     for name, value in params.items():
         match = _PRODUCT_PARAM.match(name)
@@ -408,13 +409,13 @@ def _products(params: QueryDict) -> dict[str, dict[str, str]]:
     return entries
 
 
-def _get_versions(request: HttpRequest, params: QueryDict) -> HttpResponse:
+def _get_versions(caller: Caller, params: Mapping[str, Any]) -> HttpResponse:
     entries = _products(params)
     if not entries:
         return JsonResponse({"msg": "No item provided"})
     if len(entries) > MAX_PRODUCTS:
         return JsonResponse(_version_error(f"At most {MAX_PRODUCTS} products per request."))
-    answers = _versions(request, entries)
+    answers = _versions(caller, entries)
     return JsonResponse({name: answers[name] for name in entries})
 
 
@@ -423,24 +424,32 @@ def _get_versions(request: HttpRequest, params: QueryDict) -> HttpResponse:
 
 @csrf_exempt
 @allow("GET", "POST")
-@database_guard(UNAVAILABLE)
 def edd_endpoint(request: HttpRequest) -> HttpResponse:
     """Dispatch `edd_action` as EDD Software Licensing does, HTTP 200 with the outcome."""
-    params = _params(request)
+    return edd_answer(_params(request), Caller.of(request))
+
+
+@database_guard(UNAVAILABLE)
+def edd_answer(params: Mapping[str, Any], caller: Caller) -> HttpResponse:
+    """Answer one `edd_action` request from its parameters (the view and the lean path).
+
+    `params` is what EDD reads (the query string when it names edd_action, else the form
+    body); anything with `get`, `in` and `items` that gives each name's last value.
+    """
     action = _text(params, "edd_action").lower()
     if action == "get_version":
         try:
             if any(name == "products" or name.startswith("products[") for name in params):
-                return _get_versions(request, params)
-            return JsonResponse(_versions(request, {"": params})[""])
+                return _get_versions(caller, params)
+            return JsonResponse(_versions(caller, {"": params})[""])
         except hotcache.RateLimited as limited:
             return too_many_checks(limited.wait)
     if action == "activate_license":
-        return _activate(request, params)
+        return _activate(caller, params)
     if action == "deactivate_license":
-        return _deactivate(request, params)
+        return _deactivate(caller, params)
     if action == "check_license":
-        return _check(request, params)
+        return _check(caller, params)
     return json_error(
         "unknown_action",
         f"edd_action must be one of {', '.join(ACTIONS)}.",

@@ -24,6 +24,8 @@ tracing is configured, or when DEPOT_UPDATES_LEAN=false.
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 import weakref
 from collections.abc import Callable, Iterable
@@ -46,6 +48,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.functional import cached_property
+from django.utils.http import parse_header_parameters
 from django.utils.log import log_response
 
 from apps.core.logging import (
@@ -54,7 +57,7 @@ from apps.core.logging import (
     request_context_enter,
 )
 from apps.updates.api import edd, native, puc
-from apps.updates.api.common import base_url, update_quota_of
+from apps.updates.api.common import Caller, base_url, update_quota_of
 
 StartResponse = Callable[..., Any]
 
@@ -192,6 +195,57 @@ def _query_simple(raw: str) -> bool:
     return raw.isascii() and (limit is None or raw.count("&") < limit)
 
 
+# Content types whose body QueryDict reads as a UTF-8 form, by the header's exact text.
+_form_types: dict[str, bool] = {}
+
+
+def _form_type(content_type: str) -> bool:
+    simple = _form_types.get(content_type)
+    if simple is None:
+        main, params = parse_header_parameters(content_type)
+        charset = params.get("charset")
+        if charset is not None:
+            try:
+                codecs.lookup(charset)
+            except LookupError:
+                charset = None  # ignored, as WSGIRequest ignores it
+        # As HttpRequest._load_post_and_files: a form is UTF-8 (another charset is refused).
+        simple = main == "application/x-www-form-urlencoded" and (
+            charset is None or charset.lower() == "utf-8"
+        )
+        if len(_form_types) < _ORIGINS_MAX:
+            _form_types[content_type] = simple
+    return simple
+
+
+def _form(environ: dict[str, Any]) -> dict[str, str] | None:
+    """A POST's form fields (each name's last value) as request.POST holds them, or None.
+
+    None unless the body is a UTF-8 form within DATA_UPLOAD_MAX_MEMORY_SIZE and simple (see
+    `_query_simple`). The body read is put back in the environ for Django, if it answers.
+    """
+    if not _form_type(environ.get("CONTENT_TYPE", "")):
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if length < 0 or (limit is not None and length > limit):
+        return None
+    try:
+        body = environ["wsgi.input"].read(length) if length else b""
+    except OSError:  # the client went away: Django reads (and fails on) the rest
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    if not body.isascii():
+        return None
+    text = body.decode("ascii")
+    if not _query_simple(text):
+        return None
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
 # --- the request's signals ------------------------------------------------------------------
 
 
@@ -261,7 +315,11 @@ class _Plan:
 
     def json_headers(self, body: bytes) -> list[tuple[str, str]]:
         """The headers of HttpResponse(body, content_type="application/json") after the plan."""
-        return [*self.json, *self.before, ("Content-Length", str(len(body))), *self.after]
+        return self.headers(list(self.json), body)
+
+    def headers(self, own: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
+        """A fitting response's headers (`own`, then the plan's) for `body`."""
+        return [*own, *self.before, ("Content-Length", str(len(body))), *self.after]
 
 
 @dataclass(frozen=True)
@@ -306,55 +364,99 @@ class LeanApplication:
         if found is None:
             return self.app(environ, start_response)
         route, kwargs = found
-        if route.view is puc.puc_metadata:
-            answered = self._puc_direct(route, kwargs["slug"], environ, start_response)
-            if answered is not None:
-                return answered
+        answered = self._direct(route, kwargs, environ, start_response)
+        if answered is not None:
+            return answered
         return self._serve(route, kwargs, environ, start_response)
 
-    # --- a PUC check answered without Django's request and response -----------------------
+    # --- PUC and EDD answered without Django's request and response ----------------------
 
-    def _puc_direct(
-        self, route: _Route, slug: str, environ: dict[str, Any], start_response: StartResponse
+    def _direct(
+        self,
+        route: _Route,
+        kwargs: dict[str, str],
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> list[bytes] | None:
-        """Answer a PUC GET as the view does (puc.puc_answer), or None to serve it in full.
+        """Answer a PUC GET or an EDD form POST directly, or None to serve it in full.
 
         Taken when the request signals need not be sent (`signals_needed`), the host is
-        served, no HTTPS redirect is due and the query string is ASCII within
-        DATA_UPLOAD_MAX_NUMBER_FIELDS. A 200 is sent from here; any other answer, or an
-        exception, is finished through Django's request and middleware as `_serve` does.
+        served, no HTTPS redirect is due and the parameters are ASCII within
+        DATA_UPLOAD_MAX_NUMBER_FIELDS (and an EDD body a UTF-8 form within
+        DATA_UPLOAD_MAX_MEMORY_SIZE): then QueryDict would read them as parse_qsl does. The
+        answer comes from the functions the views call (puc.puc_answer, edd.edd_answer); a
+        200 is sent from here, anything else (or an exception) is finished through Django's
+        request and the role's middleware as `_serve` does.
         """
         if self._signals is None:
             self._signals = signals_needed()
         raw = environ.get("QUERY_STRING", "")
-        if self._signals or environ["REQUEST_METHOD"] != "GET" or not _query_simple(raw):
+        if self._signals or not _query_simple(raw) or route.view is native.check:
             return None
         origin = self._origin(environ)
         if origin is None:
             return None
+        query = dict(parse_qsl(raw, keep_blank_values=True))
+        if route.view is puc.puc_metadata:
+            if environ["REQUEST_METHOD"] != "GET":
+                return None
+            slug = kwargs["slug"]
+            ua = environ.get("HTTP_USER_AGENT", "")
+
+            def answer() -> bytes | HttpResponse:
+                item = puc.puc_input(slug, query, ua)
+                return puc.puc_answer(
+                    item, base_url=origin.base_url, quota=update_quota_of(environ)
+                )
+
+        else:
+            params = query if "edd_action" in query else _form(environ)
+            if params is None or "edd_action" not in params:
+                return None  # not a simple form, or the root's service index: Django's
+
+            def answer() -> bytes | HttpResponse:
+                return edd.edd_answer(params, Caller(environ, origin.base_url))
+
         started = default_timer()
         close_old_connections()
         request_id = request_context_enter(environ)
         try:
-            item = puc.puc_input(
-                slug,
-                dict(parse_qsl(raw, keep_blank_values=True)),
-                environ.get("HTTP_USER_AGENT", ""),
-            )
-            answer = puc.puc_answer(item, base_url=origin.base_url, quota=update_quota_of(environ))
+            response = answer()
         except Exception as exc:  # as Django's handler: a 500 page, logged
-            answer = response_for_exception(LeanRequest(environ), exc)
-        if not isinstance(answer, bytes):
+            response = response_for_exception(LeanRequest(environ), exc)
+        return self._direct_finish(
+            route, environ, response, request_id, origin, started, start_response
+        )
+
+    def _direct_finish(
+        self,
+        route: _Route,
+        environ: dict[str, Any],
+        response: bytes | HttpResponse,
+        request_id: str,
+        origin: _Origin,
+        started: float,
+        start_response: StartResponse,
+    ) -> Any:
+        if isinstance(response, bytes):  # PUC's JSON, as the view sends it
+            body, headers = response, origin.plan.json_headers(response)
+        elif (
+            response.status_code == 200
+            and origin.plan.fits(response)
+            and not response._resource_closers  # type: ignore[attr-defined]
+        ):
+            body = response.content
+            headers = origin.plan.headers(list(response.items()), body)
+        else:
             request = LeanRequest(environ)
             request.request_id = request_id  # type: ignore[attr-defined]
-            return self._respond(route, request, answer, request_id, started, start_response)
-        headers = origin.plan.json_headers(answer)
+            return self._respond(route, request, response, request_id, started, start_response)
         headers.append(("X-Request-ID", request_id))
-        self._record(route, "GET", 200, started)
+        self._record(route, environ["REQUEST_METHOD"], 200, started)
         start_response("200 OK", headers)
         close_old_connections()
         request_context_clear()
-        return [answer]
+        return [body]
 
     def _origin(self, environ: dict[str, Any]) -> _Origin | None:
         """The scheme and host's share of the answer, kept per distinct (valid) origin."""
@@ -455,8 +557,7 @@ class LeanApplication:
         """The response's headers as the role's middleware leaves them, plus the request id."""
         plan = self._plan(request)
         if plan.fits(response):
-            length = ("Content-Length", str(len(response.content)))
-            headers = [*response.items(), *plan.before, length, *plan.after]
+            headers = plan.headers(list(response.items()), response.content)
         else:
             # The role's middleware, innermost first, as their response phases run.
             response = self._frames.process_response(request, response)
