@@ -253,8 +253,9 @@ def _check(caller: Caller, params: Any) -> HttpResponse:
         _item_id(params),
         _item_name(params),
     )
-    slug = product_directory().slug_for_edd(item_id=item_id, item_name=item_name)
-    state, product = license_lookup(key=key, slug=slug)
+    polled = hotcache.store().poll()  # once: both reads below see the same changes
+    slug = product_directory(polled=polled).slug_for_edd(item_id=item_id, item_name=item_name)
+    state, product = license_lookup(key=key, slug=slug, polled=polled)
     identity = _identity(params, product["name"] if product else "")
     mismatch_code = "invalid_item_id" if item_id else "item_name_mismatch"
     checksum = edd_checksum([item_id or False, item_name or False, key, url])
@@ -319,7 +320,8 @@ def _versions(caller: Caller, entries: dict[str, Any]) -> dict[str, dict[str, An
     item_name) as EDD does, all in the cached product directory: naming plugins that are
     not ours costs no query.
     """
-    directory = product_directory()
+    polled = hotcache.store().poll()  # once: both reads below see the same changes
+    directory = product_directory(polled=polled)
     found: dict[str, str] = {}
     for name, params in entries.items():
         slug = directory.slug(_text(params, "slug")[:100]) or directory.slug_for_edd(
@@ -328,7 +330,9 @@ def _versions(caller: Caller, entries: dict[str, Any]) -> dict[str, dict[str, An
         if slug is not None:
             found[name] = slug
     inputs = [_input(caller, entries[name], slug) for name, slug in found.items()]
-    outcomes = check_many(inputs, base_url=caller.base_url, quota=update_quota(caller))
+    outcomes = check_many(
+        inputs, base_url=caller.base_url, quota=update_quota(caller), polled=polled
+    )
     answers: dict[str, dict[str, Any]] = {}
     for name, outcome in zip(found, outcomes, strict=True):
         if outcome.product is not None:

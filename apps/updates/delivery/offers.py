@@ -231,12 +231,13 @@ def _licenses(raw_states: dict[str, str | None], cache_up: bool) -> dict[str, Li
 
 
 def license_lookup(
-    *, key: str, slug: str | None
+    *, key: str, slug: str | None, polled: bool | None = None
 ) -> tuple[LicenseState | None, dict[str, Any] | None]:
     """Return a key's license state and a product's snapshot, as a check reads them.
 
     From this process's copy or one cache round trip when warm; misses read the database
-    and are cached. None for an unknown key or no product.
+    and are cached. None for an unknown key or no product. `polled`: what this check's
+    `hotcache.store().poll()` said (polled here when None).
     """
     key_hash = license_key_digest(key) if key.strip() else ""
     keys = ([hotcache.gen_key(slug)] if slug else []) + (
@@ -245,7 +246,7 @@ def license_lookup(
     if not keys:
         return None, None
     try:
-        values, _ = hotcache.store().fetch_near(keys, None, None)
+        values, _ = hotcache.store().fetch_near(keys, None, None, polled=polled)
         cache_up = True
     except hotcache.Unavailable:
         values, cache_up = [None] * len(keys), False
@@ -277,6 +278,7 @@ def check_many(
     count_stats: bool = True,
     quota: hotcache.Quota | None = None,
     activate_on_check: bool = False,
+    polled: bool | None = None,
 ) -> list[CheckOutcome]:
     """Answer a batch of update checks; database reads happen only on cache misses.
 
@@ -287,8 +289,10 @@ def check_many(
     Raises hotcache.RateLimited, before any database read, when the client is over `quota`
     (not counted while Redis is down: update checks fail open).
     """
-    # Changes announced so far are applied once, here: everything below reads that state.
-    polled = hotcache.store().poll()
+    # Changes announced so far are applied once, here (or by the caller, who says what
+    # `hotcache.store().poll()` answered): everything below reads that state.
+    if polled is None:
+        polled = hotcache.store().poll()
     directory = product_directory(polled=polled)
     ours: list[CheckInput] = []
     for item in inputs:
