@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -51,7 +52,7 @@ from apps.updates.delivery.offers import (
     product_directory,
 )
 from apps.updates.delivery.php import php_serialize
-from apps.updates.delivery.rendered import ByIdentity
+from apps.updates.delivery.rendered import ByIdentity, json_string
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
 # A bigger `products[]` batch is answered with one error and not looked at (docs/api).
@@ -313,8 +314,12 @@ def _input(caller: Caller, params: Any, slug: str) -> CheckInput:
     )
 
 
-def _versions(caller: Caller, entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _versions(
+    caller: Caller, entries: dict[str, Any]
+) -> dict[str, tuple[CheckOutcome, str] | dict[str, Any]]:
     """Answer get_version for each entry, as one check; raises hotcache.RateLimited.
+
+    Each answer is (the outcome, the slug sent) for a plugin of ours, else the error document.
 
     A plugin is found by its folder (`slug`), else by EDD's own identifiers (item_id,
     item_name) as EDD does, all in the cached product directory: naming plugins that are
@@ -333,10 +338,10 @@ def _versions(caller: Caller, entries: dict[str, Any]) -> dict[str, dict[str, An
     outcomes = check_many(
         inputs, base_url=caller.base_url, quota=update_quota(caller), polled=polled
     )
-    answers: dict[str, dict[str, Any]] = {}
+    answers: dict[str, tuple[CheckOutcome, str] | dict[str, Any]] = {}
     for name, outcome in zip(found, outcomes, strict=True):
         if outcome.product is not None:
-            answers[name] = _version_document(outcome, _text(entries[name], "slug"))
+            answers[name] = (outcome, _text(entries[name], "slug"))
             metrics.update_check("edd", "licensed" if outcome.package else "unlicensed").inc()
     for name, params in entries.items():
         if name not in answers:
@@ -367,17 +372,25 @@ def _php_fields(product: dict[str, Any], shown: dict[str, Any]) -> tuple[str, st
     )
 
 
-def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
-    product = outcome.product
-    assert product is not None
-    release = outcome.release
-    stable = outcome.latest_stable
+# What a product with no stable release shows (never changed: its identity keys caches).
+_NOTHING_SHOWN: dict[str, Any] = {}
+
+
+def _shown(outcome: CheckOutcome) -> tuple[str, dict[str, Any]]:
+    """The version a site is told and the release whose fields are shown."""
+    release, stable = outcome.release, outcome.latest_stable
     if release is None:
         # EDD 3.8: a site below a release's minimums is told its own version.
         version = outcome.input.installed_version or (stable["version"] if stable else "")
-        shown = stable or {}
-    else:
-        version, shown = release["version"], release
+        return version, stable or _NOTHING_SHOWN
+    return release["version"], release
+
+
+def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
+    product = outcome.product
+    assert product is not None
+    stable = outcome.latest_stable
+    version, shown = _shown(outcome)
     sections, banners, icons = _serialized.get(
         (product, shown), (), lambda: _php_fields(product, shown)
     )
@@ -404,6 +417,45 @@ def _version_document(outcome: CheckOutcome, slug_sent: str) -> dict[str, Any]:
     return document
 
 
+# The document's fields that come from the product and the release shown alone.
+_SNAPSHOT_FIELDS = (
+    "name",
+    "url",
+    "last_updated",
+    "homepage",
+    "sections",
+    "banners",
+    "icons",
+    "requires",
+    "tested",
+    "requires_php",
+    "upgrade_notice",
+)
+_encoded = ByIdentity()
+
+
+def _json(value: Any) -> str:
+    return json_string(value) if type(value) is str else json.dumps(value, cls=DjangoJSONEncoder)
+
+
+def version_body(outcome: CheckOutcome, slug_sent: str) -> bytes:
+    """Return JsonResponse's body for `_version_document`: the fields that come from the
+    product and release are encoded once per snapshot, the rest (versions, slug, package
+    links, message) per check."""
+    document = _version_document(outcome, slug_sent)
+    encoded = _encoded.get(
+        (outcome.product, _shown(outcome)[1]),
+        (),
+        lambda: {name: _json(document[name]) for name in _SNAPSHOT_FIELDS},
+    )
+    fields = (f"{_json(name)}: {encoded.get(name) or _json(v)}" for name, v in document.items())
+    return ("{" + ", ".join(fields) + "}").encode()
+
+
+def _document(answer: tuple[CheckOutcome, str] | dict[str, Any]) -> dict[str, Any]:
+    return answer if isinstance(answer, dict) else _version_document(*answer)
+
+
 def _products(params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     entries: dict[str, dict[str, str]] = {}
     for name, value in params.items():
@@ -420,7 +472,7 @@ def _get_versions(caller: Caller, params: Mapping[str, Any]) -> HttpResponse:
     if len(entries) > MAX_PRODUCTS:
         return JsonResponse(_version_error(f"At most {MAX_PRODUCTS} products per request."))
     answers = _versions(caller, entries)
-    return JsonResponse({name: answers[name] for name in entries})
+    return JsonResponse({name: _document(answers[name]) for name in entries})
 
 
 # --- the endpoint -------------------------------------------------------------------------
@@ -430,22 +482,27 @@ def _get_versions(caller: Caller, params: Mapping[str, Any]) -> HttpResponse:
 @allow("GET", "POST")
 def edd_endpoint(request: HttpRequest) -> HttpResponse:
     """Dispatch `edd_action` as EDD Software Licensing does, HTTP 200 with the outcome."""
-    return edd_answer(_params(request), Caller.of(request))
+    answer = edd_answer(_params(request), Caller.of(request))
+    if isinstance(answer, bytes):
+        return HttpResponse(answer, content_type="application/json")
+    return answer
 
 
 @database_guard(UNAVAILABLE)
-def edd_answer(params: Mapping[str, Any], caller: Caller) -> HttpResponse:
+def edd_answer(params: Mapping[str, Any], caller: Caller) -> bytes | HttpResponse:
     """Answer one `edd_action` request from its parameters (the view and the lean path).
 
     `params` is what EDD reads (the query string when it names edd_action, else the form
-    body); anything with `get`, `in` and `items` that gives each name's last value.
+    body); anything with `get`, `in` and `items` that gives each name's last value. Returns
+    the JSON body of a single get_version's 200, else the response to send.
     """
     action = _text(params, "edd_action").lower()
     if action == "get_version":
         try:
             if any(name == "products" or name.startswith("products[") for name in params):
                 return _get_versions(caller, params)
-            return JsonResponse(_versions(caller, {"": params})[""])
+            answer = _versions(caller, {"": params})[""]
+            return JsonResponse(answer) if isinstance(answer, dict) else version_body(*answer)
         except hotcache.RateLimited as limited:
             return too_many_checks(limited.wait)
     if action == "activate_license":
