@@ -1,5 +1,7 @@
 """How the updates role narrows a full settings module (shared by updates.py and the tests)."""
 
+from typing import Any
+
 UPDATES_URLCONF = "config.urls_updates"
 
 # Apps the updates role does without: no admin, no sessions, no messages. auth and
@@ -51,3 +53,38 @@ def updates_apps(installed_apps: list[str]) -> list[str]:
 def updates_middleware(middleware: list[str]) -> list[str]:
     """Return the middleware of the updates role: no session, auth, messages or CSRF."""
     return [name for name in middleware if name not in UPDATES_DROPPED_MIDDLEWARE]
+
+
+def updates_role(full: dict[str, Any]) -> dict[str, Any]:
+    """Return what the updates role changes in a full settings module's namespace.
+
+    config/settings/updates.py applies it to production; tests/roles/updates.py to the test
+    settings, for the servers tests start as the updates role.
+    """
+    return {
+        "ROOT_URLCONF": UPDATES_URLCONF,
+        "INSTALLED_APPS": updates_apps(full["INSTALLED_APPS"]),
+        "MIDDLEWARE": updates_middleware(full["MIDDLEWARE"]),
+        "TEMPLATES": [
+            {
+                **full["TEMPLATES"][0],
+                "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+            }
+        ],
+        # The updates host neither sends nor runs tasks, so it has no broker to report. It
+        # answers update checks from the database, or without it from a warm update cache (see
+        # apps.updates.delivery.readiness); S3 only serves downloads, so its outage is
+        # reported, not fatal.
+        "DEPOT_HEALTH_CHECKS": {
+            "database": "apps.core.health.check_database",
+            "update_cache": "apps.updates.delivery.readiness.update_cache_check",
+            "cache": "apps.core.health.check_cache",
+            "storage": "apps.core.health.check_storage",
+        },
+        "DEPOT_READYZ_REQUIRE": [["database", "update_cache"]],
+        # No CSRF middleware on purpose: nothing here is authenticated by a cookie. Update and
+        # license calls carry their license key, so a forged cross-site request gains nothing.
+        "SILENCED_SYSTEM_CHECKS": ["security.W003"],
+        # Nothing signs in on this role; without axes installed its backend must not be named.
+        "AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"],
+    }

@@ -1,9 +1,10 @@
 """A change is seen by the very next check on every server process, not only the test client.
 
-Two updates-role servers (gunicorn, one worker each, on this run's database and Redis) answer
-from their own in-process copies once warm (apps.updates.delivery.nearcache). A revocation, a
-deactivation through one server's API, a publish and a product rename, made while both hold
-warm copies, must show in the next check each of them answers.
+Two updates-role servers (gunicorn, one worker each, on this run's database and Redis, with the
+role's settings and lean path as deployed: tests.roles.updates) answer from their own
+in-process copies once warm (apps.updates.delivery.nearcache). A revocation, a deactivation
+through one server's API, a publish and a product rename, made while both hold warm copies,
+must show in the next check each of them answers.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def servers(
     logs: Path = tmp_path_factory.mktemp("servers")
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": "tests.roles.updates",
         "DEPOT_TEST_SERVICES": "real",
         "DEPOT_TEST_DB_NAME": name,
         "GUNICORN_ACCESS_LOG": "",
@@ -136,3 +137,22 @@ def test_a_product_rename_shows_in_the_next_check_on_every_process(servers, rele
         # EDD finds a product by its name: the new one now, and the old one no longer.
         assert _edd_check(server, issued.key, "Formwell Pro")["license"] == "valid"
         assert _edd_check(server, issued.key, "Formwell")["license"] == "item_name_mismatch"
+
+
+def _through_django(server: Gunicorn) -> float:
+    """Requests this server's Django handler has seen (django-prometheus, by transport)."""
+    text = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith('django_http_requests_total_by_transport_total{transport="http"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_the_servers_answer_checks_on_the_updates_roles_lean_path(servers, release, issued):
+    # What production runs: the checks above never reach Django's handler (only /metrics does).
+    for server in servers:
+        before = _through_django(server)
+        for _ in range(3):
+            _puc(server, issued.key)
+            _edd_check(server, issued.key, "Formwell")
+        assert _through_django(server) - before == 1

@@ -6,16 +6,31 @@
 - ``POST /updates/edd/`` or ``POST /`` (EDD's ``edd_action``: get_version, check_license, …),
 - ``POST /updates/v1/check`` (the native batch)
 
-is matched by one regular expression instead of URL resolution, and handed to the very view
-Django would call, with what the role's middleware adds done here directly: the request id
-(apps.core.logging), the security and frame headers (Django's own SecurityMiddleware and
-XFrameOptionsMiddleware, whose `process_response` is called), Content-Length
-(CommonMiddleware), the request's signals (database connections are opened and closed as in
-any request), the error log of a 4xx/5xx, and the django-prometheus series the dashboards
-read (requests, responses by status and view, latency by view). Everything else goes to
-Django unchanged. A test replays every dialect case through both and compares status, headers
-and body byte for byte (tests/updates/test_lean_path.py), so the two cannot drift apart
-silently when the role's middleware changes.
+is matched by one regular expression instead of URL resolution. What the role's middleware
+adds is done here directly: the request id (apps.core.logging), the security and frame
+headers and Content-Length (Django's own SecurityMiddleware, XFrameOptionsMiddleware and
+CommonMiddleware: their `process_response` is run once per scheme on a probe response and
+what they add is kept as a plan), the error log of a 4xx/5xx, and the django-prometheus
+series the dashboards read (requests, responses by status and view, latency by view).
+
+**Direct answers.** A PUC GET, and an EDD request whose parameters are a plain query string
+or UTF-8 form, is answered without Django's request and response objects: the parameters are
+read as QueryDict reads them, the scheme and host's part (validated host, base URL of package
+links, the header plan) is kept per origin, and the answer comes from the functions the views
+call (`puc.puc_answer`, `edd.edd_answer`). A 200 is sent from here; any other answer, or an
+exception, is finished through Django's request and the middleware's `process_response`.
+Everything else on these routes (HEAD, other content, the native batch) is handed to the
+very view Django would call, with a `LeanRequest` that keeps host validation per process.
+
+**Request signals.** Of their default receivers only `close_old_connections` acts in this
+role, so it is called directly before and after each request (`signals_needed`): database
+connections are checked and closed as in any request. With DEBUG, a cache that closes its
+connections, or any other receiver connected, both signals are sent as Django sends them.
+
+Everything else goes to Django unchanged. A test replays every dialect case through both and
+compares status, headers and body byte for byte, and checks which were answered directly
+(tests/updates/test_lean_path.py), so the two cannot drift apart silently when the role's
+middleware changes.
 
 Not on the lean path: django-prometheus' other per-request series (by transport, body sizes,
 charsets) and OpenTelemetry's Django spans; config/wsgi.py leaves the lean path off when
