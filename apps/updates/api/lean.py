@@ -57,7 +57,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
@@ -286,6 +286,20 @@ def _caches_close_nothing() -> bool:
     return True
 
 
+def _connections_close_old() -> None:
+    """`close_old_connections()`, without building the list of this thread's connections.
+
+    Django's walks `connections.all(initialized_only=True)`: two context-local lookups per
+    alias and a list, ~5 µs a call on the hot path. Only the aliases this thread has
+    initialized are looked at here too, with one lookup each.
+    """
+    local = connections._connections  # type: ignore[attr-defined]
+    for alias in connections:
+        connection = getattr(local, alias, None)
+        if connection is not None:
+            connection.close_if_unusable_or_obsolete()
+
+
 def signals_needed() -> bool:
     """Whether requests must send request_started/finished, or may call their receivers.
 
@@ -433,7 +447,7 @@ class LeanApplication:
                 return edd.edd_answer(params, Caller(environ, origin.base_url))
 
         started = default_timer()
-        close_old_connections()
+        _connections_close_old()
         request_id = request_context_enter(environ)
         try:
             response = answer()
@@ -469,7 +483,7 @@ class LeanApplication:
         headers.append(("X-Request-ID", request_id))
         self._record(route, environ["REQUEST_METHOD"], 200, started)
         start_response("200 OK", headers)
-        close_old_connections()
+        _connections_close_old()
         request_context_clear()
         return [body]
 
@@ -519,7 +533,7 @@ class LeanApplication:
         if self._signals:
             signals.request_started.send(sender=self.__class__, environ=environ)
         else:
-            close_old_connections()
+            _connections_close_old()
         request_id = request_context_begin(request)
         try:
             response = route.view(request, **kwargs)
@@ -557,7 +571,7 @@ class LeanApplication:
         if self._signals:
             signals.request_finished.send(sender=self.__class__)
         else:
-            close_old_connections()
+            _connections_close_old()
             request_context_clear()
         return [body]
 
