@@ -211,7 +211,11 @@ PROFILE_PARTS = (
     ("offer logic (release choice, outcome)", ("delivery/offers.py",)),
     ("hot cache (Redis client, fills)", ("delivery/hotcache.py", "redis/")),
     ("metrics (prometheus)", ("prometheus_client", "django_prometheus", "updates/metrics.py")),
-    ("the dialect's view (document building)", ("updates/api/",)),
+    ("database connection checks", ("django/db/", "django/utils/connection.py", "asgiref/")),
+    ("settings lookups", ("django/utils/functional.py", "django/conf/")),
+    ("request id, client address", ("apps/core/logging.py", "apps/core/throttle.py")),
+    ("lean path (routing, origin, headers, finishing)", ("updates/api/lean.py",)),
+    ("the dialect's view (parameters, document)", ("updates/api/",)),
     (
         "Django middleware and URL resolution",
         ("django/core/handlers", "django/middleware", "django/urls", "apps/core/"),

@@ -435,3 +435,17 @@ def test_a_check_that_fails_is_answered_as_by_the_full_stack(
     assert short == full
     assert full[0].split()[0] == ("503" if isinstance(failure, DatabaseError) else "500")
     assert direct == [True]
+
+
+def test_query_strings_are_read_as_parse_qsl_reads_them():
+    import random
+    from urllib.parse import parse_qsl
+
+    from apps.updates.api.lean import query_last
+
+    pieces = ["a", "b", "=", "&", "&&", "+", "%", "%2", "%41", "%e9", "%C3%A9", "%zz", "x=y", " "]
+    rng = random.Random(17)
+    texts = ["", "&", "=", "a", "a=", "=b", "a=1&a=2", "a+b=c+d", "k=%ff%fe"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        assert query_last(text) == dict(parse_qsl(text, keep_blank_values=True)), text
