@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -294,20 +295,34 @@ def _direct_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def test_with_ssl_redirect_plain_http_is_redirected_as_by_the_full_stack(release, issued, settings):
+@pytest.mark.parametrize(
+    ("answered_before_the_view", "status"),
+    [
+        ({"SECURE_SSL_REDIRECT": True}, "301"),
+        ({"PREPEND_WWW": True}, "301"),
+        ({"DISALLOWED_USER_AGENTS": [re.compile(r"^WordPress/")]}, "403"),
+    ],
+    ids=["https redirect", "www redirect", "user agent refused"],
+)
+def test_what_the_middleware_answers_before_the_view_is_answered_as_by_the_full_stack(
+    release, issued, settings, answered_before_the_view, status
+):
     with override_settings(
         MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
         ROOT_URLCONF=UPDATES_URLCONF,
-        SECURE_SSL_REDIRECT=True,
+        **answered_before_the_view,
     ):
         django_app = WSGIHandler()
         lean = LeanApplication(django_app)
-        environ = _environ("GET", "/updates/puc/formwell/", query=f"license_key={issued.key}")
+        for environ in (
+            _environ("GET", "/updates/puc/formwell/", query=f"license_key={issued.key}"),
+            _environ("HEAD", "/updates/puc/formwell/", query=f"license_key={issued.key}"),
+            _environ("POST", "/updates/edd/", **_form(edd_action="check_license")),
+        ):
+            full, short = _call(django_app, environ), _call(lean, environ)
 
-        full, short = _call(django_app, environ), _call(lean, environ)
-
-    assert short == full
-    assert full[0].startswith("301")
+            assert short == full
+            assert full[0].startswith(status)
 
 
 def test_a_request_for_a_host_not_served_goes_to_django(release, settings):

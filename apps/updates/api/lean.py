@@ -53,7 +53,7 @@ from django.conf import settings
 from django.core import signals
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
@@ -524,8 +524,12 @@ class LeanApplication:
             request.get_host()
         except DisallowedHost:
             return None
-        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
-            return _TO_DJANGO
+        if (
+            (settings.SECURE_SSL_REDIRECT and not request.is_secure())
+            or settings.PREPEND_WWW
+            or settings.DISALLOWED_USER_AGENTS
+        ):
+            return _TO_DJANGO  # the middleware may answer before the view: see _serve
         return _Origin(base_url=base_url(request), plan=self._plan(request))
 
     # --- everything else on the lean routes -----------------------------------------------
@@ -540,12 +544,12 @@ class LeanApplication:
         started = default_timer()
         request = LeanRequest(environ)
         try:
-            request.get_host()
-        except DisallowedHost:
-            # Refused by CommonMiddleware before any view: Django's answer, with its headers.
-            return self.app(environ, start_response)
-        if self._security.process_request(request) is not None:
-            # SECURE_SSL_REDIRECT: plain HTTP is sent to HTTPS, by Django as ever.
+            answered = self._common.process_request(request)
+        except (DisallowedHost, PermissionDenied):
+            answered = True
+        if answered is not None or self._security.process_request(request) is not None:
+            # Answered by the middleware before any view (a host or User-Agent refused, a
+            # redirect to www or to HTTPS): by Django, with its headers, as ever.
             return self.app(environ, start_response)
         if self._signals is None:
             self._signals = signals_needed()
