@@ -544,10 +544,10 @@ class LeanApplication:
         started = default_timer()
         request = LeanRequest(environ)
         try:
-            answered = self._common.process_request(request)
+            answered = self._common.process_request(request) is not None
         except (DisallowedHost, PermissionDenied):
             answered = True
-        if answered is not None or self._security.process_request(request) is not None:
+        if answered or self._security.process_request(request) is not None:
             # Answered by the middleware before any view (a host or User-Agent refused, a
             # redirect to www or to HTTPS): by Django, with its headers, as ever.
             return self.app(environ, start_response)
