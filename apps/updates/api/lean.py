@@ -325,8 +325,9 @@ def signals_needed() -> bool:
     Of what listens by default only `close_old_connections` acts here: `reset_queries` acts with
     DEBUG, `close_caches` on caches that close (django-redis does not by default), `reset_urlconf`
     on a per-request URLconf (the lean path sets none), `request_context_clear` is called
-    directly. So the lean path calls those two and sends nothing, unless DEBUG is on, a cache
-    closes, or anything else is connected: then it sends both signals as Django does.
+    directly. So the lean path does the work of those two (`_connections_close_old`) and sends
+    nothing, unless DEBUG is on, a cache closes, or anything else is connected: then it sends
+    both signals as Django does.
     """
     from django.core.cache import close_caches
     from django.core.handlers.base import reset_urlconf
@@ -378,8 +379,8 @@ class _Origin:
     plan: _Plan
 
 
-# Found with SECURE_SSL_REDIRECT for plain HTTP: Django answers (the redirect may depend on
-# the path, SECURE_REDIRECT_EXEMPT).
+# An origin whose requests the middleware may answer before the view (the HTTPS redirect for
+# plain HTTP, which may depend on the path; PREPEND_WWW; DISALLOWED_USER_AGENTS): `_serve`.
 _TO_DJANGO = object()
 
 
@@ -396,7 +397,8 @@ class LeanApplication:
         self._origins: dict[tuple[Any, ...], Any] = {}
         self._origin_keys = _origin_keys()
         self._signals: bool | None = None
-        setting_changed.connect(self._settings_changed, weak=False)
+        # Kept while this application is (a weak reference to the bound method).
+        setting_changed.connect(self._settings_changed)
 
     def _settings_changed(self, **kwargs: Any) -> None:
         _hosts.clear()
