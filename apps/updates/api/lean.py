@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from timeit import default_timer
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.core import signals
@@ -58,11 +58,10 @@ from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
 from django.db import close_old_connections, connections
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.utils.functional import cached_property
 from django.utils.http import parse_header_parameters
 from django.utils.log import log_response
 
@@ -146,20 +145,19 @@ class _Metrics:
 
 # --- the request ----------------------------------------------------------------------------
 
+# How many entries each per-process table keyed by what clients send (hosts, origins, content
+# types) keeps; past it, new ones are worked out per request as Django does.
+_KEPT_MAX = 64
+
 # Validated hosts by the raw Host (or X-Forwarded-Host) a request names; dropped when a setting
-# changes (tests). Bounded: past it, hosts are validated per request as Django does.
-_HOSTS_MAX = 64
+# changes (tests).
 _hosts: dict[str, str] = {}
 
 
 class LeanRequest(WSGIRequest):
-    """Django's WSGIRequest, with what every hot request repeats done once per process.
+    """Django's WSGIRequest, its host validated against ALLOWED_HOSTS once per raw host.
 
-    - `get_host()`: the validation of a host against ALLOWED_HOSTS is kept per raw host; an
-      invalid one raises DisallowedHost as ever (and is not kept).
-    - `GET`: an ASCII query string within DATA_UPLOAD_MAX_NUMBER_FIELDS is parsed by
-      `parse_qsl` straight into the QueryDict's lists, as QueryDict's own constructor does
-      one `appendlist` at a time; anything else is left to QueryDict.
+    An invalid host raises DisallowedHost as ever (and is not kept).
     """
 
     def get_host(self) -> str:
@@ -167,23 +165,9 @@ class LeanRequest(WSGIRequest):
         host = _hosts.get(raw)
         if host is None:
             host = super().get_host()
-            if len(_hosts) < _HOSTS_MAX:
+            if len(_hosts) < _KEPT_MAX:
                 _hosts[raw] = host
         return host
-
-    @cached_property
-    def GET(self) -> QueryDict:  # type: ignore[override]
-        raw = self.environ.get("QUERY_STRING", "")
-        if not _query_simple(raw):
-            return WSGIRequest.GET.func(self)  # type: ignore[attr-defined]
-        lists: dict[str, list[str]] = {}
-        for key, value in parse_qsl(raw, keep_blank_values=True):
-            lists.setdefault(key, []).append(value)
-        # What QueryDict(raw) holds, without parsing an empty string first to make it.
-        query = QueryDict.__new__(QueryDict)
-        dict.update(query, lists)
-        query._mutable = False
-        return query
 
 
 # What a request's scheme and host are read from (HttpRequest.get_host, is_secure), with the
@@ -196,7 +180,6 @@ _ORIGIN_KEYS = (
     "SERVER_PORT",
     "wsgi.url_scheme",
 )
-_ORIGINS_MAX = 64
 
 
 def _origin_keys() -> tuple[str, ...]:
@@ -247,7 +230,7 @@ def _form_type(content_type: str) -> bool:
         simple = main == "application/x-www-form-urlencoded" and (
             charset is None or charset.lower() == "utf-8"
         )
-        if len(_form_types) < _ORIGINS_MAX:
+        if len(_form_types) < _KEPT_MAX:
             _form_types[content_type] = simple
     return simple
 
@@ -468,7 +451,7 @@ class LeanApplication:
                 return edd.edd_answer(params, Caller(environ, origin.base_url))
 
         started = default_timer()
-        _connections_close_old()
+        self._begin(environ)
         request_id = request_context_enter(environ)
         try:
             response = answer()
@@ -488,7 +471,7 @@ class LeanApplication:
         started: float,
         start_response: StartResponse,
     ) -> Any:
-        if isinstance(response, bytes):  # PUC's JSON, as the view sends it
+        if isinstance(response, bytes):  # JSON the view would send as HttpResponse(body)
             body, headers = response, origin.plan.json_headers(response)
         elif (
             response.status_code == 200
@@ -501,11 +484,9 @@ class LeanApplication:
             request = LeanRequest(environ)
             request.request_id = request_id  # type: ignore[attr-defined]
             return self._respond(route, request, response, request_id, started, start_response)
-        headers.append(("X-Request-ID", request_id))
-        self._record(route, environ["REQUEST_METHOD"], 200, started)
+        self._start(route, environ["REQUEST_METHOD"], "200 OK", headers, request_id, started)
         start_response("200 OK", headers)
-        _connections_close_old()
-        request_context_clear()
+        self._end()
         return [body]
 
     def _origin(self, environ: dict[str, Any]) -> _Origin | None:
@@ -516,7 +497,7 @@ class LeanApplication:
             origin = self._origin_find(environ)
             if origin is None:
                 return None  # a host not served: not kept (anyone can send one)
-            if len(self._origins) < _ORIGINS_MAX:
+            if len(self._origins) < _KEPT_MAX:
                 self._origins[key] = origin
         return None if origin is _TO_DJANGO else origin
 
@@ -553,12 +534,7 @@ class LeanApplication:
             # Answered by the middleware before any view (a host or User-Agent refused, a
             # redirect to www or to HTTPS): by Django, with its headers, as ever.
             return self.app(environ, start_response)
-        if self._signals is None:
-            self._signals = signals_needed()
-        if self._signals:
-            signals.request_started.send(sender=self.__class__, environ=environ)
-        else:
-            _connections_close_old()
+        self._begin(environ)
         request_id = request_context_begin(request)
         try:
             response = route.view(request, **kwargs)
@@ -576,7 +552,7 @@ class LeanApplication:
         start_response: StartResponse,
     ) -> Any:
         """Send a view's response as the role's middleware and Django's handler would."""
-        headers = self._headers(request, response, request_id)
+        headers = self._headers(request, response)
         if response.status_code >= 400:
             log_response(
                 "%s: %s",
@@ -585,56 +561,75 @@ class LeanApplication:
                 response=response,
                 request=request,
             )
-        self._record(route, request.method or "", response.status_code, started)
-        start_response(f"{response.status_code} {response.reason_phrase}", headers)
+        status = f"{response.status_code} {response.reason_phrase}"
+        self._start(route, request.method or "", status, headers, request_id, started)
+        start_response(status, headers)
         if response.streaming or response._resource_closers:
             # Not from these views; closed by the server as Django's own responses are.
             response._resource_closers.append(request.close)
             return response
         body = response.content
         request.close()
+        self._end()
+        return [body]
+
+    # --- what every lean request does, as the handler and the role's middleware would -----
+
+    def _begin(self, environ: dict[str, Any]) -> None:
+        if self._signals is None:
+            self._signals = signals_needed()
+        if self._signals:
+            signals.request_started.send(sender=self.__class__, environ=environ)
+        else:
+            _connections_close_old()
+
+    def _start(
+        self,
+        route: _Route,
+        method: str,
+        status: str,
+        headers: list[tuple[str, str]],
+        request_id: str,
+        started: float,
+    ) -> None:
+        """Add the request id to the headers and count the answer (status "200 OK")."""
+        headers.append(("X-Request-ID", request_id))
+        if self._metrics is None:
+            self._metrics = _Metrics()
+        self._metrics.record(route.name, method, int(status[:3]), started)
+
+    def _end(self) -> None:
         if self._signals:
             signals.request_finished.send(sender=self.__class__)
         else:
             _connections_close_old()
             request_context_clear()
-        return [body]
 
-    def _record(self, route: _Route, method: str, status: int, started: float) -> None:
-        if self._metrics is None:
-            self._metrics = _Metrics()
-        self._metrics.record(route.name, method, status, started)
-
-    def _headers(
-        self, request: HttpRequest, response: Any, request_id: str
-    ) -> list[tuple[str, str]]:
-        """The response's headers as the role's middleware leaves them, plus the request id."""
+    def _headers(self, request: HttpRequest, response: Any) -> list[tuple[str, str]]:
+        """The response's headers as the role's middleware leaves them."""
         plan = self._plan(request)
         if plan.fits(response):
-            headers = plan.headers(list(response.items()), response.content)
-        else:
-            # The role's middleware, innermost first, as their response phases run.
-            response = self._frames.process_response(request, response)
-            response = self._common.process_response(request, response)
-            response = self._security.process_response(request, response)
-            headers = [
-                *response.items(),
-                *(("Set-Cookie", c.output(header="")) for c in response.cookies.values()),
-            ]
-        headers.append(("X-Request-ID", request_id))
-        return headers
+            return plan.headers(list(response.items()), response.content)
+        response = self._middleware(request, response)
+        return [
+            *response.items(),
+            *(("Set-Cookie", c.output(header="")) for c in response.cookies.values()),
+        ]
+
+    def _middleware(self, request: HttpRequest, response: Any) -> Any:
+        """The role's middleware, innermost first, as their response phases run."""
+        response = self._frames.process_response(request, response)
+        response = self._common.process_response(request, response)
+        return self._security.process_response(request, response)
 
     def _plan(self, request: HttpRequest) -> _Plan:
         # HSTS depends on the request being secure; nothing else the plan holds on the request.
         secure = request.is_secure()
         plan = self._plans.get(secure)
         if plan is None:
-            probe: Any = HttpResponse(b"probe", content_type="application/json")
+            probe = HttpResponse(b"probe", content_type="application/json")
             own = list(probe.items())
-            probe = self._frames.process_response(request, probe)
-            probe = self._common.process_response(request, probe)
-            probe = self._security.process_response(request, probe)
-            added = list(probe.items())[len(own) :]
+            added = list(self._middleware(request, probe).items())[len(own) :]
             names = [name for name, _ in added]
             cut = names.index("Content-Length")
             plan = self._plans[secure] = _Plan(
