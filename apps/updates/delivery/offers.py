@@ -17,7 +17,6 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -39,7 +38,7 @@ from apps.licenses.sites import site_normalise
 from apps.updates import metrics
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.package_tokens import download_url
-from apps.updates.delivery.rendered import ByIdentity
+from apps.updates.delivery.rendered import ByIdentity, PerPeriod
 from apps.updates.delivery.snapshots import (
     ProductDirectory,
     product_directory_load,
@@ -166,16 +165,8 @@ def _stats(inputs: Sequence[CheckInput], sites: list[str | None]) -> Any:
     return StatsBatch(day=_today(), samples=tuple(samples)) if samples else None
 
 
-_day: tuple[int, date] = (-1, date.min)
-
-
-def _today() -> date:
-    """Today in UTC, as timezone.now().date() (TIME_ZONE is UTC), made once a day."""
-    global _day
-    epoch_day = int(time.time() // 86400)
-    if _day[0] != epoch_day:
-        _day = (epoch_day, date(1970, 1, 1) + timedelta(days=epoch_day))
-    return _day[1]
+# Today in UTC, as timezone.now().date() gives it with USE_TZ.
+_today = PerPeriod(86400, lambda day: date(1970, 1, 1) + timedelta(days=day))
 
 
 def _snapshot(slug: str, gen: str | None, cache_up: bool) -> dict[str, Any] | None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
 
 from apps.core.errors import DomainError
-from apps.updates.delivery.rendered import json_string
+from apps.updates.delivery.rendered import PerPeriod, json_string
 
 SALT = "depot.updates.download"
 # The "site" of a token made for the customer account's download page: no WordPress site is
@@ -57,16 +56,8 @@ def download_token_make(*, license_id: int, release_id: int, site: str) -> str:
     return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
 
 
-_second: tuple[int, str] = (-1, "")
-
-
-def _b62_now() -> str:
-    """signing.b62_encode(int(time.time())), encoded once a second."""
-    global _second
-    now = int(time.time())
-    if _second[0] != now:
-        _second = (now, signing.b62_encode(now))
-    return _second[1]
+# signing.b62_encode(int(time.time())), the timestamp signing.dumps writes, once a second.
+_b62_now = PerPeriod(1, signing.b62_encode)
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,6 +4,7 @@ JSON and PHP-serialized fields are the same for every site, so they are built on
 Snapshots are held per process by (slug, generation) (delivery.hotcache): a new release or a
 product change makes a new snapshot object, so values are kept by the identity of the
 snapshot objects they were made from, and used only while those very objects are passed in.
+Values of the clock (a token's second, today's date) are made once per period (`PerPeriod`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -40,6 +42,22 @@ class ByIdentity:
             if len(self._values) > self._size:
                 self._values.popitem(last=False)
         return value
+
+
+class PerPeriod(Generic[T]):
+    """make(n) for the current period n = time.time() // seconds, made once per period."""
+
+    def __init__(self, seconds: int, make: Callable[[int], T]) -> None:
+        self._seconds = seconds
+        self._make = make
+        self._held: tuple[int, T] | None = None
+
+    def __call__(self) -> T:
+        period = int(time.time() // self._seconds)
+        held = self._held  # one tuple, replaced whole: safe to read from any thread
+        if held is None or held[0] != period:
+            held = self._held = (period, self._make(period))
+        return held[1]
 
 
 # What json.dumps writes as it is: printable ASCII but the quote and the backslash.
