@@ -80,6 +80,28 @@ def test_a_warm_licensed_check_makes_no_redis_round_trip(
 
 
 @pytest.mark.real_services
+def test_a_warm_edd_check_license_makes_no_redis_round_trip(
+    client, release, issued, django_assert_num_queries
+):
+    def check_license():
+        return client.post(
+            "/updates/edd/",
+            {"edd_action": "check_license", "license": issued.key, "item_name": "Formwell"},
+            HTTP_USER_AGENT=WP_UA,
+        ).json()
+
+    check_license()  # reads the license and product into this process's copy
+    check_license()
+
+    # Its rate-limit hit is counted in process too, sent with the next once-a-second flush.
+    with redis_round_trips() as sent, django_assert_num_queries(0):
+        answer = check_license()
+
+    assert answer["license"] in {"valid", "site_inactive"}
+    assert len(sent) == 0
+
+
+@pytest.mark.real_services
 def test_with_the_push_channel_lost_a_warm_check_is_one_round_trip_again(
     client, release, issued, django_assert_num_queries
 ):

@@ -367,9 +367,11 @@ class _RedisStore:
         """Count one request in a fixed window; return (requests so far, seconds left)."""
         from redis.exceptions import RedisError
 
+        # Counting needs no invalidations applied (the request's check polls for those), only
+        # a live copy whose flusher sends the counts: no second poll per request.
         if time.monotonic() >= self._down_until:
             near = self.near()
-            if near.ready():
+            if near.counting:
                 return near.hit(key, window)
         try:
             pipe = self._client().pipeline(transaction=False)

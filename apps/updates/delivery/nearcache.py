@@ -272,6 +272,14 @@ class NearCache:
 
     # --- counters ------------------------------------------------------------------------
 
+    @property
+    def counting(self) -> bool:
+        """True when this process counts rate-limit hits itself (subscribed, not forked since).
+
+        Unlike `ready()` nothing is read from the socket: counts do not depend on changes.
+        """
+        return self._live and self._pid == os.getpid()
+
     def hit(self, key: str, window: int) -> tuple[int, int]:
         """Count one request against `key`; return (requests so far, seconds left)."""
         now = time.monotonic()
