@@ -70,6 +70,13 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]]
     return seen["status"], seen["headers"], body
 
 
+def _updates_role(settings: Any, **more: Any) -> override_settings:
+    """The updates role's middleware and URLs over the test settings (and `more`)."""
+    return override_settings(
+        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF, **more
+    )
+
+
 def _form(**fields: str) -> dict[str, Any]:
     body = urlencode(fields).encode()
     return {"body": body, "CONTENT_TYPE": "application/x-www-form-urlencoded"}
@@ -227,9 +234,8 @@ def test_every_dialect_case_is_answered_byte_for_byte_as_by_the_full_stack(
     settings.DEPOT_UPDATE_RATE_LIMIT = 10**6
     settings.DEPOT_LICENSE_RATE_LIMIT = 10**6
     direct = _direct_answers(monkeypatch)
-    with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
-        ROOT_URLCONF=UPDATES_URLCONF,
+    with _updates_role(
+        settings,
         SECURE_HSTS_SECONDS=31536000,
         **transport["settings"],
     ):
@@ -307,9 +313,8 @@ def _direct_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 def test_what_the_middleware_answers_before_the_view_is_answered_as_by_the_full_stack(
     release, issued, settings, answered_before_the_view, status
 ):
-    with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
-        ROOT_URLCONF=UPDATES_URLCONF,
+    with _updates_role(
+        settings,
         **answered_before_the_view,
     ):
         django_app = WSGIHandler()
@@ -375,9 +380,7 @@ def test_a_receiver_of_the_request_signals_hears_lean_requests_too(release, issu
     signals.request_started.connect(receiver)
     signals.request_finished.connect(receiver)
     try:
-        with override_settings(
-            MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
-        ):
+        with _updates_role(settings):
             status, _, _ = _call(LeanApplication(WSGIHandler()), _puc_environ(issued.key))
     finally:
         signals.request_started.disconnect(receiver)
@@ -392,9 +395,7 @@ def test_a_database_connection_a_lean_request_used_is_closed_as_django_closes_it
 ):
     # The test settings keep no connection between requests (CONN_MAX_AGE 0).
     assert connection.settings_dict["CONN_MAX_AGE"] == 0
-    with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
-    ):
+    with _updates_role(settings):
         lean = LeanApplication(WSGIHandler())
         connection.close()
         with CaptureQueriesContext(connection) as queries:
@@ -409,9 +410,8 @@ def test_one_process_answers_plain_and_secure_requests_each_with_their_own_heade
     release, issued, monkeypatch, settings
 ):
     monkeypatch.setattr(time, "time", lambda: 1796061234.5)
-    with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE),
-        ROOT_URLCONF=UPDATES_URLCONF,
+    with _updates_role(
+        settings,
         SECURE_HSTS_SECONDS=31536000,
         **SECURE["settings"],
     ):
@@ -441,9 +441,7 @@ def test_a_check_that_fails_is_answered_as_by_the_full_stack(
     else:
         form = _form(edd_action="get_version", license=issued.key, item_name="Formwell")
         environ = _environ("POST", "/updates/edd/", **form)
-    with override_settings(
-        MIDDLEWARE=updates_middleware(settings.MIDDLEWARE), ROOT_URLCONF=UPDATES_URLCONF
-    ):
+    with _updates_role(settings):
         django_app = WSGIHandler()
         full, short = _call(django_app, environ), _call(LeanApplication(django_app), environ)
 
