@@ -57,7 +57,7 @@ from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
@@ -288,27 +288,13 @@ def _caches_close_nothing() -> bool:
     return True
 
 
-def _connections_close_old() -> None:
-    """`close_old_connections()`, without building the list of this thread's connections.
-
-    Django's walks `connections.all(initialized_only=True)`: two context-local lookups per
-    alias and a list, ~5 µs a call on the hot path. Only the aliases this thread has
-    initialized are looked at here too, with one lookup each.
-    """
-    local = connections._connections  # type: ignore[attr-defined]
-    for alias in connections:
-        connection = getattr(local, alias, None)
-        if connection is not None:
-            connection.close_if_unusable_or_obsolete()
-
-
 def signals_needed() -> bool:
     """Whether requests must send request_started/finished, or may call their receivers.
 
     Of what listens by default only `close_old_connections` acts here: `reset_queries` acts with
     DEBUG, `close_caches` on caches that close (django-redis does not by default), `reset_urlconf`
     on a per-request URLconf (the lean path sets none), `request_context_clear` is called
-    directly. So the lean path does the work of those two (`_connections_close_old`) and sends
+    directly. So the lean path calls those two and sends
     nothing, unless DEBUG is on, a cache closes, or anything else is connected: then it sends
     both signals as Django does.
     """
@@ -581,7 +567,7 @@ class LeanApplication:
         if self._signals:
             signals.request_started.send(sender=self.__class__, environ=environ)
         else:
-            _connections_close_old()
+            close_old_connections()
 
     def _start(
         self,
@@ -602,7 +588,7 @@ class LeanApplication:
         if self._signals:
             signals.request_finished.send(sender=self.__class__)
         else:
-            _connections_close_old()
+            close_old_connections()
             request_context_clear()
 
     def _headers(self, request: HttpRequest, response: Any) -> list[tuple[str, str]]:
