@@ -52,7 +52,7 @@ from apps.updates.delivery.offers import (
     product_directory,
 )
 from apps.updates.delivery.php import php_serialize
-from apps.updates.delivery.rendered import ByIdentity, json_string
+from apps.updates.delivery.rendered import ByIdentity
 
 ACTIONS = ("activate_license", "deactivate_license", "check_license", "get_version")
 # A bigger `products[]` batch is answered with one error and not looked at (docs/api).
@@ -435,7 +435,7 @@ _encoded = ByIdentity()
 
 
 def _json(value: Any) -> str:
-    return json_string(value) if type(value) is str else json.dumps(value, cls=DjangoJSONEncoder)
+    return json.dumps(value, cls=DjangoJSONEncoder)
 
 
 def version_body(outcome: CheckOutcome, slug_sent: str) -> bytes:

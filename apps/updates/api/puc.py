@@ -25,7 +25,7 @@ from apps.updates.api.common import (
 )
 from apps.updates.delivery import hotcache
 from apps.updates.delivery.offers import CheckInput, CheckOutcome, check_many
-from apps.updates.delivery.rendered import ByIdentity, json_string
+from apps.updates.delivery.rendered import ByIdentity
 
 UNAVAILABLE = "Update information is temporarily unavailable. WordPress will try again later."
 
@@ -52,7 +52,7 @@ def puc_body(outcome: CheckOutcome, release: dict[str, Any]) -> bytes:
     base = _bodies.get((product, release), (entitled, notice), encode)
     if not entitled or outcome.package is None:
         return base
-    link = json_string(outcome.package).encode()
+    link = json.dumps(outcome.package).encode()
     return base[:-1] + b', "download_url": ' + link + b"}"
 
 

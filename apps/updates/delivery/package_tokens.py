@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
 
 from apps.core.errors import DomainError
-from apps.updates.delivery.rendered import PerPeriod, json_string
+from apps.updates.delivery.rendered import PerPeriod
 
 SALT = "depot.updates.download"
 # The "site" of a token made for the customer account's download page: no WordPress site is
@@ -48,7 +49,7 @@ def download_token_make(*, license_id: int, release_id: int, site: str) -> str:
     """
     # json.dumps([license_id, release_id, site], separators=(",", ":")), as signing.dumps
     # writes it; the ids are ints.
-    payload = f"[{int(license_id)},{int(release_id)},{json_string(site)}]"
+    payload = f"[{int(license_id)},{int(release_id)},{json.dumps(site)}]"
     data = signing.b64_encode(payload.encode("latin-1")).decode()
     value = f"{data}:{_b62_now()}"
     mac = _signer_mac(settings.SECRET_KEY).copy()

@@ -9,8 +9,6 @@ Values of the clock (a token's second, today's date) are made once per period (`
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -58,14 +56,3 @@ class PerPeriod(Generic[T]):
         if held is None or held[0] != period:
             held = self._held = (period, self._make(period))
         return held[1]
-
-
-# What json.dumps writes as it is: printable ASCII but the quote and the backslash.
-_PLAIN = re.compile(r"[ !#-\[\]-~]*")
-
-
-def json_string(text: str) -> str:
-    """Return ``json.dumps(text)``; a string it would not escape is quoted without encoding."""
-    if _PLAIN.fullmatch(text):
-        return f'"{text}"'
-    return json.dumps(text)
